@@ -1,0 +1,100 @@
+/**
+ * Wires the backend together, in the direction data flows:
+ * handlers -> session service -> pool -> driver -> engine. Used by main.ts and by the tests.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Config } from './config.ts';
+import { connectEngine, pingEngine } from './engine/docker.ts';
+import { createHttpHandler, type Health } from './handlers/http.ts';
+import { createStaticHandler } from './handlers/static.ts';
+import { attachTerminalServer } from './handlers/terminal.ts';
+import type { Logger } from './log.ts';
+import { SandboxDriver, statusOf } from './provisioning/driver.ts';
+import { WarmPool } from './scheduling/pool.ts';
+import { SessionService } from './sessions/service.ts';
+import { SessionStore } from './storage/sessions-store.ts';
+
+export interface App {
+  server: http.Server;
+  sessions: SessionService;
+  pool: WarmPool;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+export async function createApp(config: Config, log: Logger): Promise<App> {
+  const engine = connectEngine(config.dockerHost);
+  const engineVersion = await pingEngine(engine, config.dockerHost).catch((error: Error) => {
+    throw new StartupError(error.message);
+  });
+  await engine
+    .getImage(config.sandbox.image)
+    .inspect()
+    .catch((error: unknown) => {
+      if (statusOf(error) !== 404) throw error;
+      throw new StartupError(`The sandbox image ${config.sandbox.image} is not on the engine. "npm start" builds it (or run "npm run images").`);
+    });
+  await engine
+    .getNetwork(config.sandbox.network)
+    .inspect()
+    .catch((error: unknown) => {
+      if (statusOf(error) !== 404) throw error;
+      throw new StartupError(`The network ${config.sandbox.network} does not exist. "npm start" creates it with the registry mirror (or run "npm run images").`);
+    });
+  log.info('engine ready', { dockerHost: config.dockerHost, engineVersion });
+
+  const store = new SessionStore(config.dbPath);
+  const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
+  const pool = new WarmPool(driver, config.pool, log.child({ component: 'pool' }));
+  const sessions = new SessionService(
+    store,
+    pool,
+    driver,
+    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs },
+    log.child({ component: 'sessions' }),
+  );
+  await sessions.recover();
+  pool.refill();
+
+  const health = async (): Promise<Health> => {
+    try {
+      await engine.ping();
+    } catch (error) {
+      return { ok: false, reason: `engine at ${config.dockerHost} does not answer: ${(error as Error).message}` };
+    }
+    const stats = pool.stats();
+    if (pool.refillError && stats.idle === 0) return { ok: false, reason: `no sandbox can be started: ${pool.refillError.message}` };
+    return { ok: true };
+  };
+
+  const server = http.createServer(
+    createHttpHandler({ sessions, health, serveStatic: createStaticHandler(config.staticDir), log: log.child({ component: 'http' }) }),
+  );
+  const terminals = attachTerminalServer(server, sessions, log.child({ component: 'terminal' }));
+
+  return {
+    server,
+    sessions,
+    pool,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(config.http.port, config.http.host, () => {
+          const { port } = server.address() as AddressInfo;
+          resolve(`http://${config.http.host === '0.0.0.0' ? 'localhost' : config.http.host}:${port}`);
+        });
+      }),
+    close: async () => {
+      terminals.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      sessions.close();
+      await pool.close();
+      store.close();
+    },
+  };
+}

@@ -1,0 +1,37 @@
+/** Errors that carry their HTTP meaning, so handlers map them without guessing. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'session_not_found'
+  | 'instance_not_found'
+  | 'not_found'
+  | 'payload_too_large'
+  | 'capacity'
+  | 'unavailable';
+
+const statusByCode: Record<ErrorCode, number> = {
+  bad_request: 400,
+  session_not_found: 404,
+  instance_not_found: 404,
+  not_found: 404,
+  payload_too_large: 413,
+  capacity: 503,
+  unavailable: 503,
+};
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.status = statusByCode[code];
+  }
+
+  toJSON(): { error: { code: ErrorCode; message: string } } {
+    return { error: { code: this.code, message: this.message } };
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * How a sandbox container is made: the one place that decides its privileges and limits.
+ *
+ * `--privileged` is neither needed nor possible here (see docs/security.md). The sandbox gets the
+ * capabilities an inner dockerd needs and no more: no SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_BOOT,
+ * SYS_PTRACE of the host, and the device cgroup keeps Docker's default allowlist, so a root user
+ * inside can mknod a host disk but never open it.
+ */
+import type { ContainerCreateOptions } from 'dockerode';
+import { sandboxSeccompProfile } from './seccomp.ts';
+
+export const LABEL_NAMESPACE = 'berth.namespace';
+export const LABEL_ROLE = 'berth.role';
+export const LABEL_SANDBOX = 'berth.sandbox';
+
+/** Capabilities of the sandbox's root: what dockerd, containerd and runc use to build inner containers. */
+export const sandboxCapabilities = [
+  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
+  'NET_BIND_SERVICE', 'NET_RAW', 'NET_ADMIN', 'SYS_CHROOT', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP',
+  'SYS_ADMIN',
+] as const;
+
+export interface SandboxSpec {
+  sandboxId: string;
+  namespace: string;
+  image: string;
+  network: string;
+  registryMirror: string;
+  hostname: string;
+  memoryBytes: number;
+  cpus: number;
+  pids: number;
+}
+
+export function containerName(namespace: string, sandboxId: string): string {
+  return `${namespace}-${sandboxId}`;
+}
+
+export function volumeName(namespace: string, sandboxId: string): string {
+  return `${namespace}-${sandboxId}-docker`;
+}
+
+export function sandboxLabels(namespace: string, sandboxId: string): Record<string, string> {
+  return { [LABEL_NAMESPACE]: namespace, [LABEL_ROLE]: 'sandbox', [LABEL_SANDBOX]: sandboxId };
+}
+
+export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptions {
+  const env = [`BERTH_HOSTNAME=${spec.hostname}`];
+  if (spec.registryMirror) env.push(`BERTH_REGISTRY_MIRROR=${spec.registryMirror}`);
+  return {
+    name: containerName(spec.namespace, spec.sandboxId),
+    Image: spec.image,
+    Hostname: spec.hostname,
+    Env: env,
+    Labels: sandboxLabels(spec.namespace, spec.sandboxId),
+    HostConfig: {
+      // A private cgroup namespace (not in @types/dockerode yet, hence the cast below).
+      CgroupnsMode: 'private',
+      CapDrop: ['ALL'],
+      CapAdd: [...sandboxCapabilities],
+      SecurityOpt: [
+        // The inner dockerd mounts cgroups, /proc and overlayfs, which the host's AppArmor
+        // profile for containers forbids; seccomp (below) and capabilities bound it instead.
+        'apparmor=unconfined',
+        `seccomp=${sandboxSeccompProfile()}`,
+      ],
+      // The /proc and /sys paths Docker masks or makes read-only would stop the inner daemon
+      // from configuring its own namespaces (the CLI's `systempaths=unconfined`); /sys still
+      // shows the sandbox's own cgroup and network namespaces.
+      MaskedPaths: [],
+      ReadonlyPaths: [],
+      // Inner containers inherit these: with a private cgroup namespace the sandbox's cgroup is
+      // their root, so the limits bound everything the learner starts.
+      Memory: spec.memoryBytes,
+      MemorySwap: spec.memoryBytes,
+      NanoCpus: Math.round(spec.cpus * 1e9),
+      PidsLimit: spec.pids,
+      // Under host memory pressure, a sandbox dies before the backend or the engine.
+      OomScoreAdj: 500,
+      Tmpfs: {
+        '/run': 'rw,nosuid,nodev,mode=755,size=64m',
+        '/tmp': 'rw,nosuid,nodev,mode=1777,size=256m',
+      },
+      Mounts: [
+        // The inner /var/lib/docker must not be on the container's own overlayfs (overlay on
+        // overlay is refused by the kernel), hence a volume per sandbox.
+        { Type: 'volume', Source: volumeName(spec.namespace, spec.sandboxId), Target: '/var/lib/docker' },
+      ],
+      NetworkMode: spec.network,
+      RestartPolicy: { Name: 'no' },
+    } as NonNullable<ContainerCreateOptions['HostConfig']>,
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Sessions: a learner's claim on sandboxes for a limited time. Owns expiry, and is the only
+ * module that hands sandboxes to handlers (handlers never see the pool or the driver).
+ */
+import { randomBytes } from 'node:crypto';
+import { ApiError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { ExecResult, SandboxDriver, Terminal } from '../provisioning/driver.ts';
+import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
+import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
+
+export type SessionEvent = { type: 'expiring'; at: string } | { type: 'expired' } | { type: 'ended' };
+type Listener = (event: SessionEvent) => void;
+
+export interface SessionView {
+  id: string;
+  lesson: string | null;
+  createdAt: string;
+  expiresAt: string;
+  instances: { name: string }[];
+}
+
+export interface SessionServiceOptions {
+  ttlMs: number;
+  execTimeoutMs: number;
+  /** Warnings sent before expiry, in ms before it. */
+  warnings?: number[];
+}
+
+const DEFAULT_WARNINGS = [10 * 60_000, 60_000];
+const LESSON_ID = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9-]*$/;
+
+export function newSessionId(): string {
+  // 144 bits: the id is the session's only credential.
+  return randomBytes(18).toString('base64url');
+}
+
+export function toView(session: SessionRecord): SessionView {
+  return {
+    id: session.id,
+    lesson: session.lesson,
+    createdAt: new Date(session.createdAt).toISOString(),
+    expiresAt: new Date(session.expiresAt).toISOString(),
+    instances: session.instances.map((instance) => ({ name: instance.name })),
+  };
+}
+
+export class SessionService {
+  private readonly timers = new Map<string, NodeJS.Timeout[]>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+
+  constructor(
+    private readonly store: SessionStore,
+    private readonly pool: WarmPool,
+    private readonly driver: SandboxDriver,
+    private readonly options: SessionServiceOptions,
+    private readonly log: Logger,
+  ) {}
+
+  async create(input: { lesson?: string | undefined }): Promise<SessionView> {
+    if (input.lesson !== undefined && !LESSON_ID.test(input.lesson)) {
+      throw new ApiError('bad_request', `"lesson" must be a lesson id such as "containers/first-container", got ${JSON.stringify(input.lesson)}.`);
+    }
+    let sandbox;
+    try {
+      sandbox = await this.pool.acquire();
+    } catch (error) {
+      if (error instanceof CapacityError) throw new ApiError('capacity', error.message, { cause: error });
+      this.log.error('no sandbox for a new session', { error });
+      throw new ApiError('unavailable', `No sandbox could be started: ${(error as Error).message}`, { cause: error });
+    }
+    const now = Date.now();
+    const session: SessionRecord = {
+      id: newSessionId(),
+      lesson: input.lesson ?? null,
+      createdAt: now,
+      expiresAt: now + this.options.ttlMs,
+      instances: [{ name: 'node1', ...sandbox }],
+    };
+    this.store.insert(session);
+    this.schedule(session);
+    this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxId: sandbox.sandboxId });
+    return toView(session);
+  }
+
+  get(id: string): SessionView {
+    return toView(this.record(id));
+  }
+
+  async end(id: string, reason: 'ended' | 'expired' = 'ended'): Promise<void> {
+    // The raw record, not record(): at its expiry instant a session already reads as gone, and
+    // the reaper must still find it to free its sandboxes.
+    const session = this.store.get(id);
+    // Deleting first (synchronously) makes a second concurrent end() a clean 404.
+    if (!session || !this.store.delete(id)) {
+      throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
+    }
+    for (const timer of this.timers.get(id) ?? []) clearTimeout(timer);
+    this.timers.delete(id);
+    this.emit(id, reason === 'expired' ? { type: 'expired' } : { type: 'ended' });
+    this.listeners.delete(id);
+    await Promise.all(session.instances.map((instance) => this.pool.release(instance)));
+    this.log.info(`session ${reason}`, { sessionId: id });
+  }
+
+  async exec(id: string, instanceName: string, cmd: string[]): Promise<ExecResult> {
+    const instance = this.instance(id, instanceName);
+    return this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
+  }
+
+  async openTerminal(id: string, instanceName: string, size: { cols: number; rows: number }): Promise<Terminal> {
+    const instance = this.instance(id, instanceName);
+    return this.driver.openTerminal(instance.containerId, size);
+  }
+
+  /** Throws the 404 the API promises when the session or instance does not exist. */
+  instance(id: string, instanceName: string): InstanceRecord {
+    const instance = this.record(id).instances.find((i) => i.name === instanceName);
+    if (!instance) throw new ApiError('instance_not_found', `Session has no instance named ${JSON.stringify(instanceName)}.`);
+    return instance;
+  }
+
+  subscribe(id: string, listener: Listener): () => void {
+    let set = this.listeners.get(id);
+    if (!set) this.listeners.set(id, (set = new Set()));
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  count(): number {
+    return this.store.all().length;
+  }
+
+  /**
+   * After a restart: sessions whose sandboxes still run are adopted with their original expiry;
+   * expired ones, ones whose sandbox vanished, and sandboxes or volumes no session owns are removed.
+   */
+  async recover(): Promise<{ adopted: number; removed: number }> {
+    const listed = await this.driver.list();
+    const running = new Map(listed.filter((s) => s.running).map((s) => [s.containerId, s]));
+    const owned = new Set<string>();
+    let adopted = 0;
+    let removed = 0;
+    for (const session of this.store.all()) {
+      const alive = session.instances.every((instance) => running.has(instance.containerId));
+      if (alive && session.expiresAt > Date.now()) {
+        for (const instance of session.instances) {
+          owned.add(instance.containerId);
+          this.pool.adopt();
+        }
+        this.schedule(session);
+        adopted++;
+      } else {
+        this.store.delete(session.id);
+        removed++;
+      }
+    }
+    const leftovers = listed.filter((s) => !owned.has(s.containerId));
+    await Promise.all(leftovers.map((sandbox) => this.driver.destroy(sandbox)));
+    const liveIds = new Set(listed.filter((s) => owned.has(s.containerId)).map((s) => s.sandboxId));
+    for (const volume of await this.driver.orphanVolumes(liveIds)) await this.driver.removeVolume(volume);
+    this.log.info('recovered sessions', { adopted, removed, leftoverSandboxes: leftovers.length });
+    return { adopted, removed };
+  }
+
+  /** Stops timers; sessions and their sandboxes stay for the next start to adopt. */
+  close(): void {
+    for (const timers of this.timers.values()) for (const timer of timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private record(id: string): SessionRecord {
+    const session = this.store.get(id);
+    if (!session || session.expiresAt <= Date.now()) {
+      throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
+    }
+    return session;
+  }
+
+  private schedule(session: SessionRecord): void {
+    const now = Date.now();
+    const timers: NodeJS.Timeout[] = [];
+    for (const before of this.options.warnings ?? DEFAULT_WARNINGS) {
+      const at = session.expiresAt - before;
+      if (at > now) {
+        timers.push(setTimeout(() => this.emit(session.id, { type: 'expiring', at: new Date(session.expiresAt).toISOString() }), at - now));
+      }
+    }
+    timers.push(
+      setTimeout(() => {
+        this.end(session.id, 'expired').catch((error: unknown) => {
+          this.log.error('could not remove an expired session', { sessionId: session.id, error });
+        });
+      }, Math.max(0, session.expiresAt - now)),
+    );
+    this.timers.set(session.id, timers);
+  }
+
+  private emit(id: string, event: SessionEvent): void {
+    for (const listener of this.listeners.get(id) ?? []) listener(event);
+  }
+}
