@@ -125,16 +125,31 @@ function serveTerminal(
     cleanup();
   });
 
+  // A resize is an API round trip to the engine; keystrokes sent after it wait for it, as they
+  // would behind a local terminal's (synchronous) resize, so `stty size` typed next sees the new size.
+  let resizing: Promise<void> | undefined;
+  const held: Buffer[] = [];
+  const resize = (opened: Terminal, cols: number, rows: number) => {
+    const done = (resizing ?? Promise.resolve()).then(() => opened.resize(cols, rows));
+    resizing = done;
+    void done.finally(() => {
+      if (resizing !== done) return;
+      resizing = undefined;
+      for (const chunk of held.splice(0)) opened.stream.write(chunk);
+    });
+  };
+
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
-      if (terminal) terminal.stream.write(data);
-      else early.push(Buffer.from(data));
+      if (!terminal) early.push(Buffer.from(data));
+      else if (resizing) held.push(Buffer.from(data));
+      else terminal.stream.write(data);
       return;
     }
     const control = parseControl(data.toString('utf8'));
     if (!control.ok) return sendControl({ type: 'error', message: control.error });
     const { cols, rows } = control.message;
-    if (terminal) void terminal.resize(cols, rows);
+    if (terminal) resize(terminal, cols, rows);
     else pendingSize = { cols, rows };
   });
 
@@ -173,8 +188,9 @@ function serveTerminal(
         if (!closed) ws.close(CLOSE_SHELL_EXITED, 'shell exited');
       });
       stream.on('error', (error: Error) => log.debug('terminal stream error', { error }));
-      if (pendingSize !== size) void opened.resize(pendingSize.cols, pendingSize.rows);
-      for (const chunk of early.splice(0)) stream.write(chunk);
+      if (pendingSize !== size) resize(opened, pendingSize.cols, pendingSize.rows);
+      held.unshift(...early.splice(0));
+      if (!resizing) for (const chunk of held.splice(0)) stream.write(chunk);
     })
     .catch((error: unknown) => {
       log.error('could not open terminal', { error });

@@ -84,8 +84,9 @@ export class SandboxDriver {
       this.log.info('sandbox ready', { sandboxId, containerId, ms: Math.round(performance.now() - started) });
       return { sandboxId, containerId };
     } catch (error) {
+      const postMortem = containerId ? await this.postMortem(containerId) : '';
       await this.destroy({ sandboxId, containerId: containerId ?? containerName(namespace, sandboxId) }).catch(() => {});
-      throw new SandboxError(`Could not start a sandbox from image ${this.options.image}: ${(error as Error).message}`, {
+      throw new SandboxError(`Could not start a sandbox from image ${this.options.image}: ${(error as Error).message}${postMortem}`, {
         cause: error,
       });
     }
@@ -130,6 +131,20 @@ export class SandboxDriver {
     }
   }
 
+  /** The state and last log lines of a sandbox that failed to start, for the error message. */
+  private async postMortem(containerId: string): Promise<string> {
+    try {
+      const container = this.engine.getContainer(containerId);
+      const { State } = await container.inspect();
+      const logs = (await container.logs({ stdout: true, stderr: true, tail: 15 })) as unknown as Buffer;
+      // Strip the 8-byte stream headers of the multiplexed log format.
+      const text = logs.toString('utf8').replace(/[\x00-\x08][\x00-\x1f]{3}[\s\S]{4}/g, '').trim();
+      return ` [container ${State.Status}, exit code ${State.ExitCode}${State.OOMKilled ? ', killed for memory' : ''}${State.Error ? `, ${State.Error}` : ''}; log: ${text || '(empty)'}]`;
+    } catch {
+      return '';
+    }
+  }
+
   /** Removes the container and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
@@ -150,8 +165,9 @@ export class SandboxDriver {
   async exec(containerId: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     const exec = await this.engine.getContainer(containerId).exec({
-      // `timeout` exits 124 when it had to stop the command, as the API promises.
-      Cmd: ['timeout', '-k', '5', String(seconds), ...cmd],
+      // One pipe for both streams keeps them in the order written (the engine copies two pipes
+      // concurrently); `timeout` exits 124 when it had to stop the command, as the API promises.
+      Cmd: ['sh', '-c', `exec timeout -k 5 ${seconds} "$@" 2>&1`, 'berth-exec', ...cmd],
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,

@@ -36,6 +36,7 @@ export class WarmPool {
   private lastRefillError: Error | undefined;
   private readonly waiters: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | undefined;
+  private readonly booting = new Set<Promise<void>>();
 
   constructor(
     private readonly driver: SandboxDriver,
@@ -101,11 +102,11 @@ export class WarmPool {
     ) {
       this.starting++;
       // Counters change in the same tick as the idle list, so stats() is never in between.
-      this.driver.create().then(
+      const boot = this.driver.create().then(
         (sandbox) => {
           this.starting--;
           this.lastRefillError = undefined;
-          if (this.closed) return void this.driver.destroy(sandbox).catch(() => {});
+          if (this.closed) return this.driver.destroy(sandbox).catch(() => {});
           this.idle.push(sandbox);
           this.notify();
           this.refill();
@@ -125,6 +126,8 @@ export class WarmPool {
           }
         },
       );
+      this.booting.add(boot);
+      void boot.finally(() => this.booting.delete(boot));
     }
   }
 
@@ -146,6 +149,8 @@ export class WarmPool {
     this.notify();
     const waiting = this.idle.splice(0);
     await Promise.allSettled(waiting.map((sandbox) => this.driver.destroy(sandbox)));
+    // Sandboxes still booting are destroyed as they come up (see refill), not left behind.
+    await Promise.allSettled([...this.booting]);
   }
 
   private total(): number {

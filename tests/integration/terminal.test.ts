@@ -1,10 +1,22 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
 let backend: TestBackend;
 let sessionId: string;
+const open: TerminalClient[] = [];
+
+afterEach(() => {
+  // A failed assertion must not leave its connection attached to the next test's shell.
+  for (const client of open.splice(0)) client.close();
+});
+
+async function connect(size?: { cols: number; rows: number }): Promise<TerminalClient> {
+  const client = await TerminalClient.open(backend.url, sessionId, 'node1', size);
+  open.push(client);
+  return client;
+}
 
 beforeAll(async () => {
   backend = await startBackend();
@@ -17,7 +29,7 @@ afterAll(async () => {
 
 describe('the terminal WebSocket', () => {
   it('gives a login bash prompt in the sandbox and runs what is typed', async () => {
-    const term = await TerminalClient.open(backend.url, sessionId);
+    const term = await connect();
     const hello = await term.waitForControl('session');
     expect(hello.expiresAt).toEqual((await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.expiresAt);
     await term.waitForText('root@node1:~#');
@@ -28,7 +40,7 @@ describe('the terminal WebSocket', () => {
   });
 
   it('follows resizes, and survives a malformed control message', async () => {
-    const term = await TerminalClient.open(backend.url, sessionId, 'node1', { cols: 100, rows: 30 });
+    const term = await connect({ cols: 100, rows: 30 });
     await term.waitForText('root@node1:~#');
     term.type('clear; stty size\r');
     await term.waitForText(/^30 100$/m);
@@ -37,6 +49,13 @@ describe('the terminal WebSocket', () => {
     expect(error.message).toMatch(/cols/);
     term.sendControl('not json');
     term.resize(132, 41);
+    // The resize reaches the shell through the engine and tmux; wait until tmux has it.
+    await waitFor('tmux to see the new size', async () => {
+      const res = await api(backend.url, 'POST', `/api/sessions/${sessionId}/instances/node1/exec`, {
+        cmd: ['tmux', 'list-clients', '-F', '#{client_width}x#{client_height}'],
+      });
+      return res.json.output.trim() === '132x41';
+    });
     term.type('clear; stty size\r');
     await term.waitForText(/^41 132$/m);
     expect(term.controls.filter((c) => c.type === 'error')).toHaveLength(2);
@@ -44,13 +63,13 @@ describe('the terminal WebSocket', () => {
   });
 
   it('keeps the shell and its state when the connection drops and comes back', async () => {
-    const first = await TerminalClient.open(backend.url, sessionId);
+    const first = await connect();
     await first.waitForText('root@node1:~#');
     first.type('export BERTH_MARK=kept-$((40+2)); cd /tmp\r');
     await first.waitForText('root@node1:/tmp#');
     first.close();
 
-    const second = await TerminalClient.open(backend.url, sessionId);
+    const second = await connect();
     second.type('echo mark=$BERTH_MARK\r');
     await second.waitForText('mark=kept-42');
     // Only this client remains attached: the dropped one is ended (asynchronously), not leaked.

@@ -15,6 +15,7 @@ export class TerminalClient {
   closeCode: number | undefined;
   private readonly screen: InstanceType<typeof Terminal>;
   private pendingWrites = 0;
+  private disposed = false;
 
   private constructor(
     readonly ws: WebSocket,
@@ -87,6 +88,8 @@ export class TerminalClient {
   }
 
   close(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.ws.close();
     this.screen.dispose();
   }
