@@ -12,7 +12,7 @@ export default defineConfig({
   // index.html lives in src/ because the repository's top level is reserved.
   root: here('src'),
   publicDir: here('public'),
-  plugins: [svelte({ configFile: false }), lessonsPlugin({ dir: here('lessons') })],
+  plugins: [svelte({ configFile: false }), lessonsPlugin({ dir: process.env.BERTH_LESSONS_DIR ?? here('lessons') })],
   server: {
     port: 8080,
     strictPort: true,

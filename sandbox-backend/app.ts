@@ -39,13 +39,18 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (statusOf(error) !== 404) throw error;
       throw new StartupError(`The sandbox image ${config.sandbox.image} is not on the engine. "npm start" builds it (or run "npm run images").`);
     });
-  await engine
-    .getNetwork(config.sandbox.network)
-    .inspect()
-    .catch((error: unknown) => {
-      if (statusOf(error) !== 404) throw error;
-      throw new StartupError(`The network ${config.sandbox.network} does not exist. "npm start" creates it with the registry mirror (or run "npm run images").`);
-    });
+  if (config.sandbox.registryMirror && config.sandbox.registryContainer) {
+    const registry = await engine
+      .getContainer(config.sandbox.registryContainer)
+      .inspect()
+      .catch((error: unknown) => {
+        if (statusOf(error) !== 404) throw error;
+        return undefined;
+      });
+    if (!registry?.State.Running) {
+      throw new StartupError(`The registry mirror container ${config.sandbox.registryContainer} is not running. "npm start" starts it (or run "npm run images"); BERTH_REGISTRY_MIRROR= (empty) runs without a mirror.`);
+    }
+  }
   log.info('engine ready', { dockerHost: config.dockerHost, engineVersion });
 
   const store = new SessionStore(config.dbPath);
@@ -92,7 +97,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     close: async () => {
       terminals.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      sessions.close();
+      await sessions.close();
       await pool.close();
       store.close();
     },

@@ -63,8 +63,13 @@ const schema = z.object({
     .regex(/^[a-z0-9][a-z0-9-]{0,30}$/, 'use lower-case letters, digits and dashes (at most 31)')
     .default('berth'),
   BERTH_SANDBOX_IMAGE: z.string().min(1).default('berth/sandbox:latest'),
-  BERTH_NETWORK: z.string().min(1).default('berth'),
   BERTH_REGISTRY_MIRROR: z.string().url().or(z.literal('')).default('http://berth-registry:5000'),
+  BERTH_REGISTRY_CONTAINER: z.string().default('berth-registry'),
+  BERTH_SANDBOX_SUBNETS: z
+    .string()
+    .regex(/^\d+\.\d+\.\d+\.\d+\/(8|9|1\d|2[0-8])$/, 'use an IPv4 range in CIDR form with a prefix of /8 to /28, e.g. 172.30.0.0/16')
+    .default('172.30.0.0/16'),
+  BERTH_SANDBOX_INTERNET: z.enum(['true', 'false']).default('false'),
   BERTH_SANDBOX_MEMORY: bytes('1g'),
   BERTH_SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   BERTH_SANDBOX_PIDS: integer(64, 1_000_000).default(1000),
@@ -93,8 +98,13 @@ export interface Config {
   namespace: string;
   sandbox: {
     image: string;
-    network: string;
     registryMirror: string;
+    /** Container serving the mirror; attached to every sandbox network under the mirror's host name. */
+    registryContainer: string;
+    /** Range each sandbox's private /28 network is carved from. */
+    subnets: string;
+    /** Whether sandboxes may reach beyond their own network (the internet); off by default. */
+    internet: boolean;
     memoryBytes: number;
     cpus: number;
     pids: number;
@@ -145,8 +155,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     namespace: c.BERTH_NAMESPACE,
     sandbox: {
       image: c.BERTH_SANDBOX_IMAGE,
-      network: c.BERTH_NETWORK,
       registryMirror: c.BERTH_REGISTRY_MIRROR,
+      registryContainer: c.BERTH_REGISTRY_CONTAINER,
+      subnets: c.BERTH_SANDBOX_SUBNETS,
+      internet: c.BERTH_SANDBOX_INTERNET === 'true',
       memoryBytes: c.BERTH_SANDBOX_MEMORY,
       cpus: c.BERTH_SANDBOX_CPUS,
       pids: c.BERTH_SANDBOX_PIDS,

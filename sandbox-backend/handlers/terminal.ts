@@ -1,22 +1,20 @@
 /**
  * The terminal WebSocket: binary frames are raw TTY bytes both ways, text frames are JSON control
- * messages (docs/api.md). Output is paced by what the socket has flushed, so a flood from the
- * sandbox (`cat /dev/urandom`) cannot buffer without bound in the backend.
+ * messages (docs/api.md). Each socket is one viewer of the instance's terminal hub.
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { Terminal } from '../provisioning/driver.ts';
 import type { SessionService } from '../sessions/service.ts';
+import type { Subscription } from '../sessions/terminal-hub.ts';
 
 const PATH = /^\/api\/sessions\/([^/]+)\/instances\/([^/]+)\/terminal$/;
-/** Pause reading from the sandbox above this many unflushed bytes; resume below the low mark. */
-const HIGH_WATER = 1024 * 1024;
-const LOW_WATER = 256 * 1024;
 const PING_INTERVAL_MS = 30_000;
+/** "Reset to initial state": a reconnecting viewer repaints from the replay, not on top of its old screen. */
+const RESET = Buffer.from('\x1bc');
 
 export const CLOSE_EXPIRED = 4000;
 export const CLOSE_ENDED = 4001;
@@ -42,16 +40,12 @@ export function parseControl(text: string): { ok: true; message: z.infer<typeof 
   return { ok: true, message: parsed.data };
 }
 
-function clampSize(value: string | null, fallback: number, max: number): number {
+function sizeParam(value: string | null, fallback: number, max: number): number {
   const n = Number(value);
   return Number.isInteger(n) && n >= 2 && n <= max ? n : fallback;
 }
 
-export function attachTerminalServer(
-  server: import('node:http').Server,
-  sessions: SessionService,
-  log: Logger,
-): { close(): void } {
+export function attachTerminalServer(server: Server, sessions: SessionService, log: Logger): { close(): void } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -72,7 +66,7 @@ export function attachTerminalServer(
       if (error instanceof ApiError) return reject(error);
       throw error;
     }
-    const size = { cols: clampSize(url.searchParams.get('cols'), 80, 1000), rows: clampSize(url.searchParams.get('rows'), 24, 500) };
+    const size = { cols: sizeParam(url.searchParams.get('cols'), 80, 1000), rows: sizeParam(url.searchParams.get('rows'), 24, 500) };
     wss.handleUpgrade(req, socket, head, (ws) => serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name })));
   });
 
@@ -92,32 +86,30 @@ function serveTerminal(
   size: { cols: number; rows: number },
   log: Logger,
 ): void {
-  let terminal: Terminal | undefined;
+  let subscription: Subscription | undefined;
   let closed = false;
-  // Keystrokes typed while the shell is still being attached are kept, not dropped.
-  const early: Buffer[] = [];
-  let pendingSize = size;
+  // Keystrokes and resizes sent while the shell is being attached are kept, in order.
+  const early: Array<Buffer | { cols: number; rows: number }> = [];
 
   const sendControl = (message: Record<string, unknown>) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
   };
 
-  const unsubscribe = sessions.subscribe(id, (event) => {
+  const unsubscribeEvents = sessions.subscribe(id, (event) => {
     if (event.type === 'expiring') sendControl(event);
     else if (event.type === 'expired') {
       sendControl({ type: 'expired' });
       ws.close(CLOSE_EXPIRED, 'session expired');
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
-
   const ping = setInterval(() => ws.ping(), PING_INTERVAL_MS);
 
   const cleanup = () => {
     if (closed) return;
     closed = true;
     clearInterval(ping);
-    unsubscribe();
-    terminal?.close().catch(() => {});
+    unsubscribeEvents();
+    subscription?.unsubscribe();
   };
   ws.on('close', cleanup);
   ws.on('error', (error) => {
@@ -125,32 +117,17 @@ function serveTerminal(
     cleanup();
   });
 
-  // A resize is an API round trip to the engine; keystrokes sent after it wait for it, as they
-  // would behind a local terminal's (synchronous) resize, so `stty size` typed next sees the new size.
-  let resizing: Promise<void> | undefined;
-  const held: Buffer[] = [];
-  const resize = (opened: Terminal, cols: number, rows: number) => {
-    const done = (resizing ?? Promise.resolve()).then(() => opened.resize(cols, rows));
-    resizing = done;
-    void done.finally(() => {
-      if (resizing !== done) return;
-      resizing = undefined;
-      for (const chunk of held.splice(0)) opened.stream.write(chunk);
-    });
-  };
-
   ws.on('message', (data: Buffer, isBinary: boolean) => {
     if (isBinary) {
-      if (!terminal) early.push(Buffer.from(data));
-      else if (resizing) held.push(Buffer.from(data));
-      else terminal.stream.write(data);
+      if (subscription) subscription.write(data);
+      else early.push(Buffer.from(data));
       return;
     }
     const control = parseControl(data.toString('utf8'));
     if (!control.ok) return sendControl({ type: 'error', message: control.error });
     const { cols, rows } = control.message;
-    if (terminal) resize(terminal, cols, rows);
-    else pendingSize = { cols, rows };
+    if (subscription) subscription.resize(cols, rows);
+    else early.push({ cols, rows });
   });
 
   try {
@@ -161,36 +138,27 @@ function serveTerminal(
   }
 
   sessions
-    .openTerminal(id, name, size)
-    .then((opened) => {
-      terminal = opened;
-      if (closed) return void opened.close();
-      const { stream } = opened;
-      let inflight = 0;
-      let paused = false;
-      stream.on('data', (chunk: Buffer) => {
-        if (ws.readyState !== ws.OPEN) return;
-        inflight += chunk.length;
-        ws.send(chunk, { binary: true }, () => {
-          inflight -= chunk.length;
-          if (paused && inflight < LOW_WATER) {
-            paused = false;
-            stream.resume();
-          }
-        });
-        if (!paused && inflight > HIGH_WATER) {
-          paused = true;
-          stream.pause();
-        }
-      });
-      stream.on('end', () => {
-        // The shell's tmux session ended (the learner typed `exit`); the client reconnects to a fresh one.
-        if (!closed) ws.close(CLOSE_SHELL_EXITED, 'shell exited');
-      });
-      stream.on('error', (error: Error) => log.debug('terminal stream error', { error }));
-      if (pendingSize !== size) resize(opened, pendingSize.cols, pendingSize.rows);
-      held.unshift(...early.splice(0));
-      if (!resizing) for (const chunk of held.splice(0)) stream.write(chunk);
+    .subscribeTerminal(
+      id,
+      name,
+      {
+        send: (chunk, flushed) => {
+          if (ws.readyState !== ws.OPEN) return flushed();
+          ws.send(chunk, { binary: true }, () => flushed());
+        },
+        // The shell exited (the learner typed `exit`); the client reconnects to a fresh one.
+        ended: () => ws.close(CLOSE_SHELL_EXITED, 'shell exited'),
+      },
+      size,
+    )
+    .then((subscribed) => {
+      if (closed) return subscribed.unsubscribe();
+      subscription = subscribed;
+      if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([RESET, subscribed.replay]), { binary: true });
+      for (const item of early.splice(0)) {
+        if (Buffer.isBuffer(item)) subscribed.write(item);
+        else subscribed.resize(item.cols, item.rows);
+      }
     })
     .catch((error: unknown) => {
       log.error('could not open terminal', { error });

@@ -11,16 +11,21 @@ import {
   LABEL_ROLE,
   LABEL_SANDBOX,
   containerName,
+  networkName,
   sandboxContainerOptions,
   sandboxLabels,
+  sandboxNetworkOptions,
   volumeName,
 } from './recipe.ts';
+import { randomSubnet } from './subnets.ts';
 
 export interface DriverOptions {
   namespace: string;
   image: string;
-  network: string;
   registryMirror: string;
+  registryContainer: string;
+  subnets: string;
+  internet: boolean;
   memoryBytes: number;
   cpus: number;
   pids: number;
@@ -55,8 +60,8 @@ export class SandboxError extends Error {
 
 /** Exec output kept for the API: the tail, so the end of a long build log survives. */
 const EXEC_OUTPUT_LIMIT = 1024 * 1024;
-/** The persistent terminal session inside each sandbox. */
-const TMUX_SESSION = 'berth';
+/** The socket of the persistent shell inside each sandbox (on the sandbox's /run tmpfs). */
+const SHELL_SOCKET = '/run/berth/shell.sock';
 
 export class SandboxDriver {
   constructor(
@@ -72,6 +77,7 @@ export class SandboxDriver {
     const started = performance.now();
     let containerId: string | undefined;
     try {
+      await this.createNetwork(sandboxId);
       await this.engine.createVolume({ Name: volumeName(namespace, sandboxId), Labels: sandboxLabels(namespace, sandboxId) });
       const container = await this.engine.createContainer(
         sandboxContainerOptions({ ...this.options, sandboxId, hostname }),
@@ -145,20 +151,62 @@ export class SandboxDriver {
     }
   }
 
-  /** Removes the container and its volume. Already gone is fine. */
+  /**
+   * The sandbox's private network, with the registry mirror attached under the mirror's host name
+   * so the inner dockerd finds it there. Subnet clashes (another network took it) are retried.
+   */
+  private async createNetwork(sandboxId: string): Promise<void> {
+    const { namespace, subnets, internet, registryMirror, registryContainer } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.engine.createNetwork(sandboxNetworkOptions({ namespace, sandboxId, subnet: randomSubnet(subnets), internet }));
+        break;
+      } catch (error) {
+        const clash = /overlap|in use|already/i.test((error as Error).message);
+        if (!clash || attempt >= 8) throw new Error(`could not create the sandbox network: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    await this.attachRegistry(sandboxId);
+  }
+
+  /**
+   * Puts the registry mirror on the sandbox's network under the mirror's host name. Idempotent:
+   * recovery calls it for adopted sandboxes, since a re-created registry container has lost them.
+   */
+  async attachRegistry(sandboxId: string): Promise<void> {
+    const { namespace, registryMirror, registryContainer } = this.options;
+    if (!registryMirror || !registryContainer) return;
+    const network = this.engine.getNetwork(networkName(namespace, sandboxId));
+    try {
+      await network.connect({ Container: registryContainer, EndpointConfig: { Aliases: [new URL(registryMirror).hostname] } });
+    } catch (error) {
+      if (/already exists|already attached/i.test((error as Error).message)) return;
+      throw new Error(`could not attach the registry mirror (container ${registryContainer}) to the sandbox network: ${(error as Error).message}. "npm start" starts it.`, { cause: error });
+    }
+  }
+
+  /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
-    try {
-      await this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true });
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
-    try {
-      await this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove();
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
+    await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true }));
+    await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
+    await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
     this.log.info('sandbox removed', { sandboxId: sandbox.sandboxId });
+  }
+
+  /** A network is removable only once nothing is attached: the registry leaves first. */
+  private async removeNetwork(name: string): Promise<void> {
+    const network = this.engine.getNetwork(name);
+    let info;
+    try {
+      info = await network.inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) return;
+      throw error;
+    }
+    const attached = Object.keys((info as { Containers?: Record<string, unknown> }).Containers ?? {});
+    await Promise.all(attached.map((container) => ignoreMissing(network.disconnect({ Container: container, Force: true }))));
+    await ignoreMissing(network.remove());
   }
 
   /** Runs a command to completion; stdout and stderr interleaved, the tail kept. */
@@ -190,18 +238,26 @@ export class SandboxDriver {
   }
 
   /**
-   * Attaches a new client to the sandbox's persistent tmux session (creating it on first use).
-   * The initial size is set inside the exec, before tmux reads it: a resize call right after
-   * start can arrive before the process exists and be lost.
+   * Attaches to the sandbox's persistent shell, a login bash under dtach (created on first use).
+   * dtach relays the shell's bytes unchanged, so nothing that scrolls by is lost, and the shell
+   * outlives this attachment and the backend. Attach clients left by a backend that died are
+   * ended first: only one attachment per sandbox exists (the backend fans it out).
+   * The size is set inside the exec, before dtach reads it: a resize call right after start
+   * can arrive before the process exists and be lost.
    */
   async openTerminal(containerId: string, size: { cols: number; rows: number }): Promise<Terminal> {
     const container = this.engine.getContainer(containerId);
-    // Tags this client's process so that close() can end exactly it and not the shell.
     const clientTag = `berth-term-${randomBytes(6).toString('hex')}`;
+    // The shell's dtach master runs under its own name ("berth-shell"), so ending stale attach
+    // clients ("berth-term-*") can never end the shell.
     const script = [
+      'pkill -f "^berth-term-" 2>/dev/null',
       'stty rows "$1" cols "$2" 2>/dev/null',
-      `tmux has-session -t ${TMUX_SESSION} 2>/dev/null || tmux new-session -d -s ${TMUX_SESSION} -c /root -x "$2" -y "$1"`,
-      `exec -a "$3" tmux attach-session -t ${TMUX_SESSION}`,
+      'mkdir -p /run/berth',
+      `if ! pgrep -f "^berth-shell " >/dev/null; then rm -f ${SHELL_SOCKET}; (cd /root && exec -a berth-shell dtach -n ${SHELL_SOCKET} -E -z bash -l); fi`,
+      // -E/-z: no detach or suspend keys, every keystroke reaches the shell; -r winch: on attach
+      // the shell (or a full-screen program) redraws for the attaching terminal's size.
+      `exec -a "$3" dtach -a ${SHELL_SOCKET} -E -z -r winch`,
     ].join('; ');
     const exec = await container.exec({
       Cmd: ['bash', '-c', script, 'berth-terminal', String(size.rows), String(size.cols), clientTag],
@@ -247,22 +303,24 @@ export class SandboxDriver {
     }));
   }
 
-  /** Volumes of this namespace whose sandbox container is gone (left by a crash). */
-  async orphanVolumes(liveSandboxIds: Set<string>): Promise<string[]> {
-    const { Volumes } = await this.engine.listVolumes({
-      filters: { label: [`${LABEL_NAMESPACE}=${this.options.namespace}`] },
-    });
-    return (Volumes ?? [])
-      .filter((v) => !liveSandboxIds.has(v.Labels?.[LABEL_SANDBOX] ?? ''))
-      .map((v) => v.Name);
+  /** Removes volumes and networks of this namespace whose sandbox is not live (left by a crash). */
+  async removeOrphans(liveSandboxIds: Set<string>): Promise<{ volumes: number; networks: number }> {
+    const filters = { label: [`${LABEL_NAMESPACE}=${this.options.namespace}`] };
+    const orphan = (labels: Record<string, string> | undefined | null) => !liveSandboxIds.has(labels?.[LABEL_SANDBOX] ?? '');
+    const { Volumes } = await this.engine.listVolumes({ filters });
+    const volumes = (Volumes ?? []).filter((v) => orphan(v.Labels));
+    await Promise.all(volumes.map((v) => ignoreMissing(this.engine.getVolume(v.Name).remove())));
+    const networks = (await this.engine.listNetworks({ filters })).filter((n) => orphan(n.Labels));
+    await Promise.all(networks.map((n) => this.removeNetwork(n.Name)));
+    return { volumes: volumes.length, networks: networks.length };
   }
+}
 
-  async removeVolume(name: string): Promise<void> {
-    try {
-      await this.engine.getVolume(name).remove();
-    } catch (error) {
-      if (statusOf(error) !== 404) throw error;
-    }
+async function ignoreMissing(operation: Promise<unknown>): Promise<void> {
+  try {
+    await operation;
+  } catch (error) {
+    if (statusOf(error) !== 404) throw error;
   }
 }
 

@@ -24,7 +24,6 @@ export interface SandboxSpec {
   sandboxId: string;
   namespace: string;
   image: string;
-  network: string;
   registryMirror: string;
   hostname: string;
   memoryBytes: number;
@@ -38,6 +37,34 @@ export function containerName(namespace: string, sandboxId: string): string {
 
 export function volumeName(namespace: string, sandboxId: string): string {
   return `${namespace}-${sandboxId}-docker`;
+}
+
+/** Each sandbox has a private network of its own; a session's further nodes join the first one's. */
+export function networkName(namespace: string, sandboxId: string): string {
+  return `${namespace}-${sandboxId}`;
+}
+
+/**
+ * Host-side bridge names share the prefix "brth" so that one host firewall rule
+ * (scripts/host-firewall.sh) keeps every sandbox away from the host's own services.
+ * Linux allows 15 characters.
+ */
+export const BRIDGE_PREFIX = 'brth';
+export function bridgeName(sandboxId: string): string {
+  return `${BRIDGE_PREFIX}${sandboxId.replace(/^sbx-/, '')}`.slice(0, 15);
+}
+
+export function sandboxNetworkOptions(spec: { namespace: string; sandboxId: string; subnet: string; internet: boolean }) {
+  return {
+    Name: networkName(spec.namespace, spec.sandboxId),
+    Driver: 'bridge',
+    // Internal: no route out of the sandbox's network (internet, cloud metadata), unless enabled.
+    Internal: !spec.internet,
+    CheckDuplicate: true,
+    IPAM: { Driver: 'default', Config: [{ Subnet: spec.subnet }] },
+    Options: { 'com.docker.network.bridge.name': bridgeName(spec.sandboxId) },
+    Labels: sandboxLabels(spec.namespace, spec.sandboxId),
+  };
 }
 
 export function sandboxLabels(namespace: string, sandboxId: string): Record<string, string> {
@@ -86,8 +113,11 @@ export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptio
         // overlay is refused by the kernel), hence a volume per sandbox.
         { Type: 'volume', Source: volumeName(spec.namespace, spec.sandboxId), Target: '/var/lib/docker' },
       ],
-      NetworkMode: spec.network,
+      NetworkMode: networkName(spec.namespace, spec.sandboxId),
       RestartPolicy: { Name: 'no' },
     } as NonNullable<ContainerCreateOptions['HostConfig']>,
+    NetworkingConfig: {
+      EndpointsConfig: { [networkName(spec.namespace, spec.sandboxId)]: { Aliases: [spec.hostname] } },
+    },
   };
 }

@@ -5,9 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { ExecResult, SandboxDriver, Terminal } from '../provisioning/driver.ts';
+import type { ExecResult, SandboxDriver } from '../provisioning/driver.ts';
 import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
 import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
+import { TerminalHub, type Subscription, type TerminalSubscriber } from './terminal-hub.ts';
 
 export type SessionEvent = { type: 'expiring'; at: string } | { type: 'expired' } | { type: 'ended' };
 type Listener = (event: SessionEvent) => void;
@@ -48,6 +49,8 @@ export function toView(session: SessionRecord): SessionView {
 export class SessionService {
   private readonly timers = new Map<string, NodeJS.Timeout[]>();
   private readonly listeners = new Map<string, Set<Listener>>();
+  /** Terminal hubs by "<session>/<instance>". */
+  private readonly hubs = new Map<string, TerminalHub>();
 
   constructor(
     private readonly store: SessionStore,
@@ -99,6 +102,7 @@ export class SessionService {
     this.timers.delete(id);
     this.emit(id, reason === 'expired' ? { type: 'expired' } : { type: 'ended' });
     this.listeners.delete(id);
+    await this.closeHubs(id);
     await Promise.all(session.instances.map((instance) => this.pool.release(instance)));
     this.log.info(`session ${reason}`, { sessionId: id });
   }
@@ -108,9 +112,26 @@ export class SessionService {
     return this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
   }
 
-  async openTerminal(id: string, instanceName: string, size: { cols: number; rows: number }): Promise<Terminal> {
+  /** Joins the instance's terminal hub (attaching to the shell on first use). */
+  async subscribeTerminal(id: string, instanceName: string, subscriber: TerminalSubscriber, size: { cols: number; rows: number }): Promise<Subscription> {
     const instance = this.instance(id, instanceName);
-    return this.driver.openTerminal(instance.containerId, size);
+    const key = `${id}/${instanceName}`;
+    let hub = this.hubs.get(key);
+    if (!hub) {
+      hub = new TerminalHub((initial) => this.driver.openTerminal(instance.containerId, initial), this.log.child({ sessionId: id, instance: instanceName }));
+      this.hubs.set(key, hub);
+    }
+    return hub.subscribe(subscriber, size);
+  }
+
+  private async closeHubs(id: string): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const [key, hub] of this.hubs) {
+      if (!key.startsWith(`${id}/`)) continue;
+      this.hubs.delete(key);
+      closing.push(hub.close().catch(() => {}));
+    }
+    await Promise.all(closing);
   }
 
   /** Throws the 404 the API promises when the session or instance does not exist. */
@@ -147,6 +168,7 @@ export class SessionService {
         for (const instance of session.instances) {
           owned.add(instance.containerId);
           this.pool.adopt();
+          await this.driver.attachRegistry(instance.sandboxId);
         }
         this.schedule(session);
         adopted++;
@@ -158,15 +180,17 @@ export class SessionService {
     const leftovers = listed.filter((s) => !owned.has(s.containerId));
     await Promise.all(leftovers.map((sandbox) => this.driver.destroy(sandbox)));
     const liveIds = new Set(listed.filter((s) => owned.has(s.containerId)).map((s) => s.sandboxId));
-    for (const volume of await this.driver.orphanVolumes(liveIds)) await this.driver.removeVolume(volume);
-    this.log.info('recovered sessions', { adopted, removed, leftoverSandboxes: leftovers.length });
+    const orphans = await this.driver.removeOrphans(liveIds);
+    this.log.info('recovered sessions', { adopted, removed, leftoverSandboxes: leftovers.length, ...orphans });
     return { adopted, removed };
   }
 
-  /** Stops timers; sessions and their sandboxes stay for the next start to adopt. */
-  close(): void {
+  /** Stops timers and detaches terminals; sessions, sandboxes and shells stay for the next start to adopt. */
+  async close(): Promise<void> {
     for (const timers of this.timers.values()) for (const timer of timers) clearTimeout(timer);
     this.timers.clear();
+    await Promise.all([...this.hubs.values()].map((hub) => hub.close().catch(() => {})));
+    this.hubs.clear();
   }
 
   private record(id: string): SessionRecord {

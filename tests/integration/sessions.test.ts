@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, leftovers, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
+import { api, leftovers, networksOf, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 
 let backend: TestBackend;
 
@@ -59,6 +59,7 @@ describe('sessions against the real engine', () => {
     const settled = await leftovers(backend.engine, backend.namespace);
     expect(settled.containers).toHaveLength(1);
     expect(settled.volumes).toHaveLength(1);
+    expect(await networksOf(backend.engine, backend.namespace)).toHaveLength(1);
     expect((await api(backend.url, 'GET', `/api/sessions/${session.id}`)).status).toBe(404);
     expect((await api(backend.url, 'DELETE', `/api/sessions/${session.id}`)).status).toBe(404);
   });

@@ -72,10 +72,20 @@ export async function leftovers(docker: Docker, namespace: string): Promise<{ co
   return { containers: containers.map((c) => c.Id), volumes: (Volumes ?? []).map((v) => v.Name) };
 }
 
+export async function networksOf(docker: Docker, namespace: string): Promise<string[]> {
+  return (await docker.listNetworks({ filters: { label: [`berth.namespace=${namespace}`] } })).map((n) => n.Name);
+}
+
 async function removeNamespace(docker: Docker, namespace: string): Promise<void> {
   const { containers, volumes } = await leftovers(docker, namespace);
   await Promise.all(containers.map((id) => docker.getContainer(id).remove({ force: true, v: true }).catch(() => {})));
   await Promise.all(volumes.map((name) => docker.getVolume(name).remove().catch(() => {})));
+  for (const name of await networksOf(docker, namespace)) {
+    const network = docker.getNetwork(name);
+    const info = (await network.inspect().catch(() => ({}))) as { Containers?: Record<string, unknown> };
+    for (const id of Object.keys(info.Containers ?? {})) await network.disconnect({ Container: id, Force: true }).catch(() => {});
+    await network.remove().catch(() => {});
+  }
 }
 
 /** Polls until `check` returns a value other than undefined/false, or fails with the last state. */

@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { sandboxCapabilities, sandboxContainerOptions } from '../../sandbox-backend/provisioning/recipe.ts';
+import { bridgeName, sandboxCapabilities, sandboxContainerOptions, sandboxNetworkOptions } from '../../sandbox-backend/provisioning/recipe.ts';
+import { randomSubnet, subnetAt, subnetCount } from '../../sandbox-backend/provisioning/subnets.ts';
 import { deniedSyscalls, sandboxSeccompProfile } from '../../sandbox-backend/provisioning/seccomp.ts';
 
 const spec = {
   sandboxId: 'sbx-1',
   namespace: 'berth',
   image: 'berth/sandbox:latest',
-  network: 'berth',
   registryMirror: 'http://berth-registry:5000',
   hostname: 'node1',
   memoryBytes: 1024 ** 3,
@@ -49,5 +49,32 @@ describe('the sandbox recipe', () => {
     }
     expect(denied).toEqual([...deniedSyscalls]);
     expect(profile.syscalls.find((rule: { errnoRet: number }) => rule.errnoRet === 38).names).toEqual(['keyctl', 'add_key', 'request_key']);
+  });
+});
+
+describe('sandbox networks', () => {
+  it('give each sandbox a private, internal network that it joins under its node name', () => {
+    const network = sandboxNetworkOptions({ namespace: 'berth', sandboxId: 'sbx-0123456789ab', subnet: '172.30.0.16/28', internet: false });
+    expect(network).toMatchObject({ Name: 'berth-sbx-0123456789ab', Internal: true, IPAM: { Config: [{ Subnet: '172.30.0.16/28' }] } });
+    expect(network.Options['com.docker.network.bridge.name']).toBe('brth0123456789a');
+    expect(sandboxNetworkOptions({ namespace: 'b', sandboxId: 'sbx-1', subnet: '172.30.0.0/28', internet: true }).Internal).toBe(false);
+    const container = sandboxContainerOptions({ ...spec, sandboxId: 'sbx-0123456789ab' });
+    expect(container.HostConfig?.NetworkMode).toBe('berth-sbx-0123456789ab');
+    expect(container.NetworkingConfig?.EndpointsConfig?.['berth-sbx-0123456789ab']?.Aliases).toEqual(['node1']);
+  });
+
+  it('keeps bridge names within the 15 characters Linux allows, under one prefix', () => {
+    expect(bridgeName('sbx-0123456789ab')).toHaveLength(15);
+    expect(bridgeName('sbx-0123456789ab').startsWith('brth')).toBe(true);
+  });
+
+  it('carves /28 subnets out of the configured range', () => {
+    expect(subnetCount('172.30.0.0/16')).toBe(4096);
+    expect(subnetAt('172.30.0.0/16', 0)).toBe('172.30.0.0/28');
+    expect(subnetAt('172.30.0.0/16', 1)).toBe('172.30.0.16/28');
+    expect(subnetAt('172.30.0.0/16', 4095)).toBe('172.30.255.240/28');
+    expect(subnetAt('10.9.0.0/24', 3)).toBe('10.9.0.48/28');
+    expect(() => subnetAt('172.30.0.0/16', 4096)).toThrow(RangeError);
+    expect(randomSubnet('172.30.0.0/16', () => 0.5)).toBe('172.30.128.0/28');
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * What the lesson page needs from whatever runs the learner's machines. The sandbox runtime
+ * (Docker-in-Docker on the server) implements it today; in-browser runtimes (v86, WebContainers)
+ * can implement the same contract later, and the terminal and lesson page will not change.
+ */
+
+export interface RuntimeSession {
+  id: string;
+  lesson?: string;
+  createdAt: string;
+  /** ISO time after which the session and its machines are gone. */
+  expiresAt: string;
+  /** Machine names, `node1`..`node5`. */
+  instances: string[];
+}
+
+export interface ExecResult {
+  exitCode: number;
+  output: string;
+}
+
+/** Why a call failed, with a message a person can act on (the server's, when it sent one). */
+export class RuntimeError extends Error {
+  override name = 'RuntimeError';
+  constructor(
+    /** The API's stable error code (`session_not_found`, `unavailable`, ...), or `network`. */
+    readonly code: string,
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+  }
+
+  get notFound(): boolean {
+    return this.code === 'session_not_found' || this.code === 'instance_not_found';
+  }
+}
+
+export type ChannelStatus =
+  /** First connection attempt in progress. */
+  | 'connecting'
+  | 'open'
+  /** The connection dropped; retrying with backoff. */
+  | 'reconnecting'
+  /** The session is gone (ended, expired or unknown); no more retries. */
+  | 'gone'
+  /** Closed by our side. */
+  | 'closed';
+
+export type ControlMessage =
+  | { type: 'session'; expiresAt: string }
+  | { type: 'expiring'; at: string }
+  | { type: 'expired' }
+  | { type: 'error'; message: string };
+
+export interface ChannelEvents {
+  data: (bytes: Uint8Array) => void;
+  status: (status: ChannelStatus) => void;
+  control: (message: ControlMessage) => void;
+}
+
+/** A terminal attached to one machine. It survives network drops by itself. */
+export interface TerminalChannel {
+  readonly instance: string;
+  readonly status: ChannelStatus;
+  /** Keystrokes or pasted text; queued while reconnecting. */
+  send(data: string | Uint8Array): void;
+  /** The size is remembered and sent again after every reconnect. */
+  resize(cols: number, rows: number): void;
+  on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): () => void;
+  close(): void;
+}
+
+export interface Runtime {
+  /** Creates the machines for a lesson. */
+  startSession(lesson: string): Promise<RuntimeSession>;
+  /** The session if it still exists, undefined if it ended or expired. */
+  getSession(id: string): Promise<RuntimeSession | undefined>;
+  openTerminal(sessionId: string, instance: string): TerminalChannel;
+  exec(sessionId: string, instance: string, cmd: string[]): Promise<ExecResult>;
+  endSession(id: string): Promise<void>;
+}

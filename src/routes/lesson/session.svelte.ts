@@ -1,0 +1,204 @@
+import { RuntimeError, type ChannelStatus, type Runtime, type RuntimeSession, type TerminalChannel } from '../../lib/runtime/types.ts';
+
+export type Phase =
+  /** No session: the learner has not pressed Start (or ended it). */
+  | 'idle'
+  /** Looking up a session remembered from before a reload. */
+  | 'resuming'
+  | 'starting'
+  | 'ready'
+  | 'reconnecting'
+  | 'expired'
+  | 'error';
+
+const SOON_MS = 10 * 60_000;
+const storageKey = (lesson: string) => `berth:session:${lesson}`;
+
+/**
+ * One lesson's sandbox session as the page sees it: its phase, its terminals and its time left.
+ * The session id lives in sessionStorage per lesson, so a reload re-attaches instead of
+ * starting (and paying for) a new sandbox.
+ */
+export class LessonSession {
+  phase = $state<Phase>('idle');
+  /** Message for the error phase, or a notice for idle (e.g. why a session was ended). */
+  message = $state<string>();
+  session = $state.raw<RuntimeSession>();
+  channels = $state.raw<TerminalChannel[]>([]);
+  expiresAt = $state<number>();
+  now = $state(Date.now());
+
+  readonly remainingMs = $derived(this.expiresAt === undefined ? undefined : Math.max(0, this.expiresAt - this.now));
+  readonly expiringSoon = $derived(this.remainingMs !== undefined && this.remainingMs < SOON_MS && this.phase !== 'expired');
+
+  private ticker: ReturnType<typeof setInterval> | undefined;
+  private pending: { node: string; command: string; interrupt: boolean }[] = [];
+  private retry: () => Promise<void> = () => this.start();
+  private disposed = false;
+
+  constructor(
+    readonly lesson: string,
+    private readonly runtime: Runtime,
+  ) {}
+
+  /** Called once when the page opens: re-attach to the session this tab had, if it still exists. */
+  async resume(): Promise<void> {
+    const id = sessionStorage.getItem(storageKey(this.lesson));
+    if (!id) return;
+    this.retry = () => this.resume();
+    this.phase = 'resuming';
+    this.message = undefined;
+    try {
+      const session = await this.runtime.getSession(id);
+      if (this.disposed) return;
+      if (!session) {
+        sessionStorage.removeItem(storageKey(this.lesson));
+        this.phase = 'idle';
+        this.message = 'Your previous session has ended. Start a new one when you are ready.';
+        return;
+      }
+      this.attach(session);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.phase === 'starting' || this.phase === 'ready' || this.phase === 'reconnecting') return;
+    this.retry = () => this.start();
+    this.phase = 'starting';
+    this.message = undefined;
+    try {
+      const session = await this.runtime.startSession(this.lesson);
+      if (this.disposed) {
+        void this.runtime.endSession(session.id).catch(() => undefined);
+        return;
+      }
+      sessionStorage.setItem(storageKey(this.lesson), session.id);
+      this.attach(session);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async end(): Promise<void> {
+    const session = this.session;
+    this.detach();
+    sessionStorage.removeItem(storageKey(this.lesson));
+    this.phase = 'idle';
+    this.message = undefined;
+    if (!session) return;
+    try {
+      await this.runtime.endSession(session.id);
+    } catch (error) {
+      // The sandbox expires on its own; say so rather than pretending it ended.
+      this.message = `The session could not be ended right away (${describe(error)}). It will be removed when it expires.`;
+    }
+  }
+
+  retryLast(): Promise<void> {
+    return this.retry();
+  }
+
+  /**
+   * Types a command into a node's terminal, pressing Enter after each line. Before a session
+   * exists, it starts one and runs the command once the terminal is there.
+   */
+  run(node: string, command: string, interrupt: boolean): void {
+    const channel = this.channels.find((c) => c.instance === node);
+    if (!channel) {
+      this.pending.push({ node, command, interrupt });
+      if (this.phase === 'idle' || this.phase === 'expired' || this.phase === 'error') void this.start();
+      return;
+    }
+    if (interrupt) channel.send('\x03');
+    channel.send(command.replace(/\n/g, '\r') + '\r');
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    this.detach();
+  }
+
+  private attach(session: RuntimeSession): void {
+    this.session = session;
+    this.expiresAt = Date.parse(session.expiresAt);
+    this.now = Date.now();
+    clearInterval(this.ticker);
+    this.ticker = setInterval(() => {
+      this.now = Date.now();
+    }, 1000);
+    this.channels = session.instances.map((name) => {
+      const channel = this.runtime.openTerminal(session.id, name);
+      channel.on('status', () => this.onChannelStatus());
+      channel.on('control', (message) => {
+        if (message.type === 'session') this.expiresAt = Date.parse(message.expiresAt);
+        else if (message.type === 'expired') this.onExpired();
+      });
+      return channel;
+    });
+    const waiting = this.pending;
+    this.pending = [];
+    for (const run of waiting) this.run(run.node, run.command, run.interrupt);
+    this.onChannelStatus();
+  }
+
+  private onChannelStatus(): void {
+    const statuses = new Set<ChannelStatus>(this.channels.map((channel) => channel.status));
+    if (statuses.has('gone')) {
+      void this.onGone();
+      return;
+    }
+    if (statuses.has('reconnecting')) this.phase = 'reconnecting';
+    else if (statuses.size > 0 && [...statuses].every((status) => status === 'open')) this.phase = 'ready';
+  }
+
+  private async onGone(): Promise<void> {
+    if (this.expiresAt !== undefined && Date.now() >= this.expiresAt - 5_000) {
+      this.onExpired();
+      return;
+    }
+    // Gone before its time: ended elsewhere (another tab, an admin) or lost by the server.
+    this.detach();
+    sessionStorage.removeItem(storageKey(this.lesson));
+    this.phase = 'idle';
+    this.message = 'This session was ended. Start a new one to continue.';
+  }
+
+  private onExpired(): void {
+    this.detach();
+    sessionStorage.removeItem(storageKey(this.lesson));
+    this.phase = 'expired';
+  }
+
+  private fail(error: unknown): void {
+    if (this.disposed) return;
+    this.detach();
+    this.phase = 'error';
+    this.message = describe(error);
+  }
+
+  private detach(): void {
+    clearInterval(this.ticker);
+    this.ticker = undefined;
+    for (const channel of this.channels) channel.close();
+    this.channels = [];
+    this.session = undefined;
+    this.expiresAt = undefined;
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof RuntimeError) return error.message;
+  if (error instanceof Error) return error.message;
+  return String(error);
+}
+
+/** "3 h 12 min", "42 min", then "9:05" in the last ten minutes, when seconds start to matter. */
+export function formatRemaining(ms: number): string {
+  const seconds = Math.floor(ms / 1000);
+  if (ms < SOON_MS) return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, '0')} min`;
+}
