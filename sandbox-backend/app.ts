@@ -9,6 +9,7 @@ import { connectEngine, pingEngine } from './engine/docker.ts';
 import { createHttpHandler, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
 import { attachTerminalServer } from './handlers/terminal.ts';
+import { lessonDirectory } from './lessons.ts';
 import type { Logger } from './log.ts';
 import { SandboxDriver, statusOf } from './provisioning/driver.ts';
 import { WarmPool } from './scheduling/pool.ts';
@@ -60,6 +61,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     store,
     pool,
     driver,
+    lessonDirectory(config.lessonsDir),
     { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs },
     log.child({ component: 'sessions' }),
   );

@@ -5,6 +5,7 @@ export type ErrorCode =
   | 'instance_not_found'
   | 'not_found'
   | 'payload_too_large'
+  | 'conflict'
   | 'capacity'
   | 'unavailable';
 
@@ -14,6 +15,7 @@ const statusByCode: Record<ErrorCode, number> = {
   instance_not_found: 404,
   not_found: 404,
   payload_too_large: 413,
+  conflict: 409,
   capacity: 503,
   unavailable: 503,
 };

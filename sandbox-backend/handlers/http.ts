@@ -108,6 +108,14 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       await sessions.end(id!);
       res.writeHead(204).end();
     }),
+    route('POST', '/api/sessions/:id/instances', async (req, res, { id }) => {
+      await readJson(req, z.strictObject({}));
+      sendJson(res, 201, await sessions.addInstance(id!));
+    }),
+    route('DELETE', '/api/sessions/:id/instances/:name', async (_req, res, { id, name }) => {
+      await sessions.removeInstance(id!, name!);
+      res.writeHead(204).end();
+    }),
     route('POST', '/api/sessions/:id/instances/:name/exec', async (req, res, { id, name }) => {
       // Unknown session or instance is a 404 whatever the body says.
       sessions.instance(id!, name!);

@@ -148,6 +148,7 @@ export class ImageBuilder {
   private readonly log: (line: string) => void;
   private state?: Promise<Map<string, ImageState>>;
   private aptUpdated?: Promise<unknown>;
+  private readonly debPackages = new Map<string, Promise<string>>();
 
   constructor(private readonly options: BuildOptions) {
     this.slots = new Slots(options.jobs ?? 3);
@@ -296,7 +297,7 @@ export class ImageBuilder {
         hint: 'a static build needs gcc and libc6-dev (apt-get install gcc libc6-dev)',
       });
     } else {
-      await busyboxTree(tree, debFiles[0]!, dir);
+      await busyboxTree(tree, debFiles[0]!, dir, await this.debPackage('libc6'));
     }
     const tarArgs = ['--numeric-owner', '--owner=0', '--group=0', '-C', tree, '-c', '.'];
     return importFrom('tar', tarArgs, logFile, changes, r.title, `see ${logFile}`);
@@ -305,12 +306,28 @@ export class ImageBuilder {
   /**
    * A file from a Debian package, downloaded with apt-get and unpacked under workDir, never
    * installed: installing docker-registry would start a registry service on the host's port 5000,
-   * and busybox-static replaces the host's busybox.
+   * and busybox or libc6 would replace the host's own.
    */
   private async debFile(pkg: string, inner: string): Promise<string> {
+    const target = path.join(await this.debPackage(pkg), inner);
+    if (!fs.existsSync(target)) throw new BuildError(`Debian package ${pkg} has no ${inner}`);
+    return target;
+  }
+
+  /** The folder a Debian package is unpacked into; memoised, as two recipes may want the same package at once. */
+  private debPackage(pkg: string): Promise<string> {
+    let unpacked = this.debPackages.get(pkg);
+    if (!unpacked) {
+      unpacked = this.unpackDeb(pkg);
+      this.debPackages.set(pkg, unpacked);
+    }
+    return unpacked;
+  }
+
+  private async unpackDeb(pkg: string): Promise<string> {
     const dir = path.join(this.options.workDir, 'debs', pkg);
-    const target = path.join(dir, 'root', inner);
-    if (fs.existsSync(target) && !this.options.force) return target;
+    const root = path.join(dir, 'root');
+    if (fs.existsSync(root) && !this.options.force) return root;
     await fsp.rm(dir, { recursive: true, force: true });
     const download = path.join(dir, 'download');
     await fsp.mkdir(download, { recursive: true });
@@ -334,30 +351,71 @@ export class ImageBuilder {
     }
     const deb = (await fsp.readdir(download)).find((f) => f.endsWith('.deb'));
     if (!deb) throw new BuildError(`apt-get download ${pkg} left no .deb file in ${download}`);
-    await run('dpkg-deb', ['-x', path.join(download, deb), path.join(dir, 'root')]);
-    if (!fs.existsSync(target)) throw new BuildError(`Debian package ${pkg} has no ${inner}`);
-    return target;
+    await run('dpkg-deb', ['-x', path.join(download, deb), root]);
+    return root;
   }
 }
 
-/** busybox-static with a symlink per applet, the account files and the usual empty folders. */
-async function busyboxTree(tree: string, busybox: string, recipeDir: string): Promise<void> {
+/**
+ * The files of glibc that a dynamically linked busybox loads: the dynamic loader (and the /lib64
+ * link the ELF header names on amd64), libc, libresolv, and the NSS modules for /etc/hosts and DNS.
+ */
+const BUSYBOX_LIBC = /^(ld-linux.*\.so\.\d+|libc\.so\.6|libresolv\.so\.2|libnss_(dns|files)\.so\.2)$/;
+
+/**
+ * Debian's dynamically linked busybox with a symlink per applet, the few glibc libraries it needs,
+ * the account files, nsswitch.conf and the usual empty folders. Not busybox-static: a static glibc
+ * cannot load NSS modules, and its getaddrinfo crashes, so wget, nslookup and ping of a name would
+ * segfault.
+ */
+async function busyboxTree(tree: string, busybox: string, recipeDir: string, libcRoot: string): Promise<void> {
   for (const d of ['bin', 'etc', 'root', 'tmp', 'home', 'var', 'usr/bin', 'usr/sbin', 'sbin']) {
     await fsp.mkdir(path.join(tree, d), { recursive: true });
   }
   await fsp.chmod(path.join(tree, 'tmp'), 0o1777);
   await fsp.chmod(path.join(tree, 'root'), 0o700);
+  await copyLibc(libcRoot, tree);
   await fsp.copyFile(busybox, path.join(tree, 'bin/busybox'));
   await fsp.chmod(path.join(tree, 'bin/busybox'), 0o755);
+  // Runs on the build host with the host's own glibc, which bootstrap guarantees is Debian's.
   const { stdout } = await run(path.join(tree, 'bin/busybox'), ['--list-full']);
   for (const applet of parseAppletList(stdout)) {
     const link = path.join(tree, applet);
     await fsp.mkdir(path.dirname(link), { recursive: true });
     await fsp.symlink('/bin/busybox', link);
   }
-  for (const file of ['passwd', 'group']) {
+  for (const file of ['passwd', 'group', 'nsswitch.conf']) {
     await fsp.copyFile(path.join(recipeDir, file), path.join(tree, 'etc', file));
     await fsp.chmod(path.join(tree, 'etc', file), 0o644);
+  }
+}
+
+/**
+ * Copies the BUSYBOX_LIBC files of the unpacked libc6 package, at their paths and with their
+ * symlinks, so the layout matches whatever architecture the host has (lib/x86_64-linux-gnu,
+ * lib/aarch64-linux-gnu, ...) and the loader finds them without an ld.so.cache.
+ */
+async function copyLibc(libcRoot: string, tree: string): Promise<void> {
+  let copied = 0;
+  const walk = async (rel: string): Promise<void> => {
+    for (const entry of await fsp.readdir(path.join(libcRoot, rel), { withFileTypes: true })) {
+      const from = path.join(libcRoot, rel, entry.name);
+      const to = path.join(tree, rel, entry.name);
+      if (entry.isDirectory()) {
+        await walk(path.join(rel, entry.name));
+      } else if (BUSYBOX_LIBC.test(entry.name)) {
+        await fsp.mkdir(path.dirname(to), { recursive: true });
+        if (entry.isSymbolicLink()) await fsp.symlink(await fsp.readlink(from), to);
+        else await fsp.copyFile(from, to);
+        copied++;
+      }
+    }
+  };
+  for (const top of await fsp.readdir(libcRoot)) {
+    if (/^lib/.test(top)) await walk(top);
+  }
+  if (!fs.existsSync(path.join(tree, 'lib')) || copied < 5) {
+    throw new BuildError(`the libc6 package in ${libcRoot} lacks the loader or libraries busybox needs`);
   }
 }
 

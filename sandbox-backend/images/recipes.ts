@@ -30,7 +30,7 @@ export const REGISTRY_IMAGE = 'berth/registry:latest';
 /** Folder of the recipe files (this file's folder). */
 export const recipesDir = path.dirname(fileURLToPath(import.meta.url));
 
-export type RecipeName = 'sandbox-base' | 'sandbox' | 'debian' | 'nginx' | 'hello-world' | 'busybox' | 'registry';
+export type RecipeName = 'sandbox-base' | 'sandbox' | 'debian' | 'nginx' | 'hello-world' | 'busybox' | 'registry' | 'gcc';
 
 /** How the filesystem of an image comes to be before its Dockerfile (if any) adds metadata. */
 export type Rootfs =
@@ -38,7 +38,7 @@ export type Rootfs =
   | { kind: 'mmdebstrap'; packagesFile?: string; customizeHook?: string }
   /** A single statically linked C program, installed as `/hello`. */
   | { kind: 'static-c'; source: string; installAs: string }
-  /** Debian's busybox-static binary with a link for each applet, plus passwd and group. */
+  /** Debian's dynamically linked busybox with a link for each applet and the glibc files it loads, plus passwd, group and nsswitch.conf. */
   | { kind: 'busybox' };
 
 export interface Recipe {
@@ -79,6 +79,7 @@ export const learnerImages: LearnerImage[] = [
   { name: 'busybox', repository: 'library/busybox', tags: ['latest', 'stable'], recipe: 'busybox' },
   { name: 'debian', repository: 'library/debian', tags: ['bookworm-slim', 'bookworm', '12', 'latest'], recipe: 'debian' },
   { name: 'nginx', repository: 'library/nginx', tags: ['latest', 'stable'], recipe: 'nginx' },
+  { name: 'gcc', repository: 'library/gcc', tags: ['12', 'latest'], recipe: 'gcc' },
 ];
 
 /** The engine-local name of a learner image, which is also the name it is pushed under. */
@@ -146,7 +147,17 @@ export const recipes: Recipe[] = [
     dir: 'busybox',
     tags: learnerTags('busybox'),
     rootfs: { kind: 'busybox' },
-    debFiles: [{ pkg: 'busybox-static', path: 'bin/busybox', as: 'busybox' }],
+    // Not busybox-static: its static glibc segfaults on any name lookup (see busyboxTree in build.ts).
+    debFiles: [{ pkg: 'busybox', path: 'bin/busybox', as: 'busybox' }],
+    dockerfile: true,
+    dependsOn: [],
+  },
+  {
+    name: 'gcc',
+    title: 'gcc learner image',
+    dir: 'gcc',
+    tags: learnerTags('gcc'),
+    rootfs: { kind: 'mmdebstrap', packagesFile: 'packages.txt' },
     dockerfile: true,
     dependsOn: [],
   },

@@ -185,6 +185,29 @@ export class SandboxDriver {
     }
   }
 
+  /**
+   * Moves a sandbox onto another sandbox's network (a session's first node holds the session's
+   * network) as `name`, and gives it that identity: hostname, and an /etc/hosts entry for its new
+   * address (Docker wrote the old one under the pool's default name).
+   */
+  async joinNetwork(sandbox: Sandbox, hostSandboxId: string, name: string): Promise<void> {
+    const { namespace } = this.options;
+    const target = this.engine.getNetwork(networkName(namespace, hostSandboxId));
+    await target.connect({ Container: sandbox.containerId, EndpointConfig: { Aliases: [name] } });
+    await this.engine.getNetwork(networkName(namespace, sandbox.sandboxId)).disconnect({ Container: sandbox.containerId, Force: true });
+    await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
+    const info = await this.engine.getContainer(sandbox.containerId).inspect();
+    const address = info.NetworkSettings.Networks[networkName(namespace, hostSandboxId)]?.IPAddress;
+    if (!address) throw new Error(`${name} has no address on the session network`);
+    const rename = [
+      'hostname "$1"',
+      // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
+      'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
+    ].join('; ');
+    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 10_000);
+    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name}: ${result.output.trim()}`);
+  }
+
   /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;

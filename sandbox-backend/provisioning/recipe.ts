@@ -77,7 +77,9 @@ export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptio
   return {
     name: containerName(spec.namespace, spec.sandboxId),
     Image: spec.image,
-    Hostname: spec.hostname,
+    // Docker's network DNS answers for a container's configured hostname, so it must be unique:
+    // the node name (node1..node5) is set inside by berth-init and carried by network aliases.
+    Hostname: spec.sandboxId,
     Env: env,
     Labels: sandboxLabels(spec.namespace, spec.sandboxId),
     HostConfig: {

@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../errors.ts';
+import type { LessonDirectory } from '../lessons.ts';
 import type { Logger } from '../log.ts';
 import type { ExecResult, SandboxDriver } from '../provisioning/driver.ts';
 import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
@@ -30,6 +31,7 @@ export interface SessionServiceOptions {
 
 const DEFAULT_WARNINGS = [10 * 60_000, 60_000];
 const LESSON_ID = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9-]*$/;
+const NODE_NAMES = ['node1', 'node2', 'node3', 'node4', 'node5'];
 
 export function newSessionId(): string {
   // 144 bits: the id is the session's only credential.
@@ -56,21 +58,30 @@ export class SessionService {
     private readonly store: SessionStore,
     private readonly pool: WarmPool,
     private readonly driver: SandboxDriver,
+    private readonly lessons: LessonDirectory,
     private readonly options: SessionServiceOptions,
     private readonly log: Logger,
   ) {}
 
   async create(input: { lesson?: string | undefined }): Promise<SessionView> {
-    if (input.lesson !== undefined && !LESSON_ID.test(input.lesson)) {
-      throw new ApiError('bad_request', `"lesson" must be a lesson id such as "containers/first-container", got ${JSON.stringify(input.lesson)}.`);
+    let nodes = 1;
+    if (input.lesson !== undefined) {
+      if (!LESSON_ID.test(input.lesson)) {
+        throw new ApiError('bad_request', `"lesson" must be a lesson id such as "containers/first-container", got ${JSON.stringify(input.lesson)}.`);
+      }
+      const lesson = this.lessons.find(input.lesson);
+      if (!lesson) throw new ApiError('bad_request', `There is no lesson ${JSON.stringify(input.lesson)}.`);
+      nodes = lesson.nodes;
     }
-    let sandbox;
+    const node1 = await this.acquire();
+    const instances: InstanceRecord[] = [{ name: 'node1', ...node1 }];
     try {
-      sandbox = await this.pool.acquire();
+      // A lesson's nodes are created together, on node1's network.
+      const others = await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => this.acquireNode(node1.sandboxId, `node${i + 2}`)));
+      instances.push(...others);
     } catch (error) {
-      if (error instanceof CapacityError) throw new ApiError('capacity', error.message, { cause: error });
-      this.log.error('no sandbox for a new session', { error });
-      throw new ApiError('unavailable', `No sandbox could be started: ${(error as Error).message}`, { cause: error });
+      await Promise.allSettled(instances.map((instance) => this.pool.release(instance)));
+      throw error;
     }
     const now = Date.now();
     const session: SessionRecord = {
@@ -78,12 +89,64 @@ export class SessionService {
       lesson: input.lesson ?? null,
       createdAt: now,
       expiresAt: now + this.options.ttlMs,
-      instances: [{ name: 'node1', ...sandbox }],
+      instances,
     };
     this.store.insert(session);
     this.schedule(session);
-    this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxId: sandbox.sandboxId });
+    this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
     return toView(session);
+  }
+
+  /** Adds the next free node (up to node5) to a session, on the session's network. */
+  async addInstance(id: string): Promise<{ name: string }> {
+    const session = this.record(id);
+    const taken = new Set(session.instances.map((i) => i.name));
+    const name = NODE_NAMES.find((n) => !taken.has(n));
+    if (!name) throw new ApiError('conflict', `A session has at most ${NODE_NAMES.length} instances; remove one first.`);
+    const instance = await this.acquireNode(session.instances[0]!.sandboxId, name);
+    // The session may have ended while the sandbox was being prepared.
+    const current = this.store.get(id);
+    if (!current) {
+      await this.pool.release(instance);
+      throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it ended while the instance was being added.`);
+    }
+    const instances = [...current.instances, instance].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
+    this.store.updateInstances(id, instances);
+    this.log.info('instance added', { sessionId: id, instance: name, sandboxId: instance.sandboxId });
+    return { name };
+  }
+
+  async removeInstance(id: string, name: string): Promise<void> {
+    const instance = this.instance(id, name);
+    if (name === 'node1') {
+      throw new ApiError('conflict', 'node1 holds the session\'s network and cannot be removed; end the session instead.');
+    }
+    const session = this.record(id);
+    this.store.updateInstances(id, session.instances.filter((i) => i.name !== name));
+    await this.closeHubs(id, name);
+    await this.pool.release(instance);
+    this.log.info('instance removed', { sessionId: id, instance: name });
+  }
+
+  private async acquire(): Promise<{ sandboxId: string; containerId: string }> {
+    try {
+      return await this.pool.acquire();
+    } catch (error) {
+      if (error instanceof CapacityError) throw new ApiError('capacity', error.message, { cause: error });
+      this.log.error('no sandbox for a session', { error });
+      throw new ApiError('unavailable', `No sandbox could be started: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async acquireNode(node1SandboxId: string, name: string): Promise<InstanceRecord> {
+    const sandbox = await this.acquire();
+    try {
+      await this.driver.joinNetwork(sandbox, node1SandboxId, name);
+    } catch (error) {
+      await this.pool.release(sandbox);
+      throw new ApiError('unavailable', `Could not add ${name} to the session: ${(error as Error).message}`, { cause: error });
+    }
+    return { name, ...sandbox };
   }
 
   get(id: string): SessionView {
@@ -103,7 +166,8 @@ export class SessionService {
     this.emit(id, reason === 'expired' ? { type: 'expired' } : { type: 'ended' });
     this.listeners.delete(id);
     await this.closeHubs(id);
-    await Promise.all(session.instances.map((instance) => this.pool.release(instance)));
+    // Later nodes first: node1's sandbox holds the network they are attached to.
+    for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
     this.log.info(`session ${reason}`, { sessionId: id });
   }
 
@@ -124,10 +188,10 @@ export class SessionService {
     return hub.subscribe(subscriber, size);
   }
 
-  private async closeHubs(id: string): Promise<void> {
+  private async closeHubs(id: string, instanceName?: string): Promise<void> {
     const closing: Promise<void>[] = [];
     for (const [key, hub] of this.hubs) {
-      if (!key.startsWith(`${id}/`)) continue;
+      if (instanceName ? key !== `${id}/${instanceName}` : !key.startsWith(`${id}/`)) continue;
       this.hubs.delete(key);
       closing.push(hub.close().catch(() => {}));
     }

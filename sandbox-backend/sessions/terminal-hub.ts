@@ -83,6 +83,8 @@ export class TerminalHub {
   /** Detaches for good (the session ended). */
   async close(): Promise<void> {
     this.closed = true;
+    // Viewers of a removed instance learn it now, rather than from a silent socket.
+    for (const member of [...this.members]) member.subscriber.ended();
     this.members.clear();
     const terminal = this.terminal ?? (await this.opening?.catch(() => undefined));
     this.terminal = undefined;

@@ -63,6 +63,11 @@ export class SessionStore {
       .run(session.id, session.lesson, session.createdAt, session.expiresAt, JSON.stringify(session.instances));
   }
 
+  /** Saves a session's instances (added or removed nodes). */
+  updateInstances(id: string, instances: InstanceRecord[]): void {
+    this.db.prepare('UPDATE sessions SET instances = ? WHERE id = ?').run(JSON.stringify(instances), id);
+  }
+
   get(id: string): SessionRecord | undefined {
     const row = this.db.prepare('SELECT * FROM sessions WHERE id = ?').get(id) as Row | undefined;
     return row && fromRow(row);

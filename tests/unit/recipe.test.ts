@@ -37,6 +37,10 @@ describe('the sandbox recipe', () => {
     expect(host.Mounts).toEqual([{ Type: 'volume', Source: 'berth-sbx-1-docker', Target: '/var/lib/docker' }]);
     expect(options.Labels).toEqual({ 'berth.namespace': 'berth', 'berth.role': 'sandbox', 'berth.sandbox': 'sbx-1' });
     expect(options.Env).toContain('BERTH_REGISTRY_MIRROR=http://berth-registry:5000');
+    // The node name lives inside (berth-init) and in network aliases; Docker's DNS would also
+    // answer for the configured hostname, so that one is unique.
+    expect(options.Env).toContain('BERTH_HOSTNAME=node1');
+    expect(options.Hostname).toBe('sbx-1');
   });
 
   it('runs under a seccomp profile that refuses host-affecting calls and answers keyrings with ENOSYS', () => {
