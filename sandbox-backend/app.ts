@@ -8,7 +8,8 @@ import type { Config } from './config.ts';
 import { connectEngine, pingEngine } from './engine/docker.ts';
 import { createHttpHandler, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
-import { attachTerminalServer } from './handlers/terminal.ts';
+import { createPortProxy } from './handlers/port-proxy.ts';
+import { createTerminalServer } from './handlers/terminal.ts';
 import { lessonDirectory } from './lessons.ts';
 import type { Logger } from './log.ts';
 import { SandboxDriver, statusOf } from './provisioning/driver.ts';
@@ -79,10 +80,12 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     return { ok: true };
   };
 
+  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }));
   const server = http.createServer(
-    createHttpHandler({ sessions, health, serveStatic: createStaticHandler(config.staticDir), log: log.child({ component: 'http' }) }),
+    createHttpHandler({ sessions, health, proxy, serveStatic: createStaticHandler(config.staticDir), log: log.child({ component: 'http' }) }),
   );
-  const terminals = attachTerminalServer(server, sessions, log.child({ component: 'terminal' }));
+  const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }));
+  server.on('upgrade', (req, socket, head) => (proxy.handles(req.url ?? '') ? proxy : terminals).upgrade(req, socket, head));
 
   return {
     server,

@@ -2,7 +2,7 @@
  * The terminal WebSocket: binary frames are raw TTY bytes both ways, text frames are JSON control
  * messages (docs/api.md). Each socket is one viewer of the instance's terminal hub.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
@@ -45,10 +45,15 @@ function sizeParam(value: string | null, fallback: number, max: number): number 
   return Number.isInteger(n) && n >= 2 && n <= max ? n : fallback;
 }
 
-export function attachTerminalServer(server: Server, sessions: SessionService, log: Logger): { close(): void } {
+export interface TerminalServer {
+  upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
+  close(): void;
+}
+
+export function createTerminalServer(sessions: SessionService, log: Logger): TerminalServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
 
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const match = PATH.exec(url.pathname);
     const reject = (error: ApiError) => {
@@ -68,9 +73,10 @@ export function attachTerminalServer(server: Server, sessions: SessionService, l
     }
     const size = { cols: sizeParam(url.searchParams.get('cols'), 80, 1000), rows: sizeParam(url.searchParams.get('rows'), 24, 500) };
     wss.handleUpgrade(req, socket, head, (ws) => serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name })));
-  });
+  };
 
   return {
+    upgrade,
     close() {
       for (const client of wss.clients) client.terminate();
       wss.close();
@@ -96,7 +102,9 @@ function serveTerminal(
   };
 
   const unsubscribeEvents = sessions.subscribe(id, (event) => {
-    if (event.type === 'expiring') sendControl(event);
+    if (event.type === 'ports') {
+      if (event.instance === name) sendControl({ type: 'ports', ports: event.ports });
+    } else if (event.type === 'expiring') sendControl(event);
     else if (event.type === 'expired') {
       sendControl({ type: 'expired' });
       ws.close(CLOSE_EXPIRED, 'session expired');
@@ -131,7 +139,9 @@ function serveTerminal(
   });
 
   try {
-    sendControl({ type: 'session', expiresAt: sessions.get(id).expiresAt });
+    const session = sessions.get(id);
+    sendControl({ type: 'session', expiresAt: session.expiresAt });
+    sendControl({ type: 'ports', ports: session.instances.find((i) => i.name === name)?.ports ?? [] });
   } catch {
     ws.close(CLOSE_ENDED, 'session ended');
     return cleanup();

@@ -313,6 +313,38 @@ export class SandboxDriver {
     };
   }
 
+  /**
+   * Follows the sandbox's listening ports, reported by its berth-ports watcher as
+   * "BERTH-PORTS 80 8080" lines on the container's output. The history is read first, so the
+   * current set is known at once. Returns a function that stops following.
+   */
+  async watchPorts(containerId: string, onPorts: (ports: number[]) => void): Promise<() => void> {
+    const raw = (await this.engine
+      .getContainer(containerId)
+      .attach({ stream: true, stdout: true, stderr: false, logs: true })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+    const stdout = new PassThrough();
+    this.engine.modem.demuxStream(raw, stdout, new PassThrough());
+    let pending = '';
+    stdout.on('data', (chunk: Buffer) => {
+      pending += chunk.toString();
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        const match = /^BERTH-PORTS ?(.*)$/.exec(line.trim());
+        if (match) onPorts((match[1] ?? '').split(/\s+/).filter(Boolean).map(Number).filter((p) => p > 0 && p < 65536));
+      }
+    });
+    raw.on('error', (error: Error) => this.log.debug('port watch ended', { containerId, error }));
+    return () => raw.destroy();
+  }
+
+  /** The sandbox's address on its (or its session's) network: where published ports are reached. */
+  async address(containerId: string): Promise<string | undefined> {
+    const info = await this.engine.getContainer(containerId).inspect();
+    const networks = Object.values(info.NetworkSettings.Networks ?? {});
+    return networks.find((n) => n.IPAddress)?.IPAddress;
+  }
+
   /** Every sandbox of this namespace the engine has, running or not. */
   async list(): Promise<SandboxListing[]> {
     const containers = await this.engine.listContainers({

@@ -11,7 +11,11 @@ import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
 import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
 import { TerminalHub, type Subscription, type TerminalSubscriber } from './terminal-hub.ts';
 
-export type SessionEvent = { type: 'expiring'; at: string } | { type: 'expired' } | { type: 'ended' };
+export type SessionEvent =
+  | { type: 'expiring'; at: string }
+  | { type: 'expired' }
+  | { type: 'ended' }
+  | { type: 'ports'; instance: string; ports: number[] };
 type Listener = (event: SessionEvent) => void;
 
 export interface SessionView {
@@ -19,7 +23,7 @@ export interface SessionView {
   lesson: string | null;
   createdAt: string;
   expiresAt: string;
-  instances: { name: string }[];
+  instances: { name: string; ports: number[] }[];
 }
 
 export interface SessionServiceOptions {
@@ -38,13 +42,13 @@ export function newSessionId(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export function toView(session: SessionRecord): SessionView {
+export function toView(session: SessionRecord, ports: (instance: string) => number[] = () => []): SessionView {
   return {
     id: session.id,
     lesson: session.lesson,
     createdAt: new Date(session.createdAt).toISOString(),
     expiresAt: new Date(session.expiresAt).toISOString(),
-    instances: session.instances.map((instance) => ({ name: instance.name })),
+    instances: session.instances.map((instance) => ({ name: instance.name, ports: ports(instance.name) })),
   };
 }
 
@@ -53,6 +57,10 @@ export class SessionService {
   private readonly listeners = new Map<string, Set<Listener>>();
   /** Terminal hubs by "<session>/<instance>". */
   private readonly hubs = new Map<string, TerminalHub>();
+  /** Listening ports, their watchers and addresses, by "<session>/<instance>". */
+  private readonly ports = new Map<string, number[]>();
+  private readonly portWatchers = new Map<string, () => void>();
+  private readonly addresses = new Map<string, string>();
 
   constructor(
     private readonly store: SessionStore,
@@ -93,8 +101,9 @@ export class SessionService {
     };
     this.store.insert(session);
     this.schedule(session);
+    for (const instance of instances) this.watchPorts(session.id, instance);
     this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
-    return toView(session);
+    return this.view(session);
   }
 
   /** Adds the next free node (up to node5) to a session, on the session's network. */
@@ -112,6 +121,7 @@ export class SessionService {
     }
     const instances = [...current.instances, instance].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     this.store.updateInstances(id, instances);
+    this.watchPorts(id, instance);
     this.log.info('instance added', { sessionId: id, instance: name, sandboxId: instance.sandboxId });
     return { name };
   }
@@ -124,6 +134,7 @@ export class SessionService {
     const session = this.record(id);
     this.store.updateInstances(id, session.instances.filter((i) => i.name !== name));
     await this.closeHubs(id, name);
+    this.unwatchPorts(id, name);
     await this.pool.release(instance);
     this.log.info('instance removed', { sessionId: id, instance: name });
   }
@@ -150,7 +161,50 @@ export class SessionService {
   }
 
   get(id: string): SessionView {
-    return toView(this.record(id));
+    return this.view(this.record(id));
+  }
+
+  private view(session: SessionRecord): SessionView {
+    return toView(session, (name) => this.ports.get(`${session.id}/${name}`) ?? []);
+  }
+
+  /** Where the proxy reaches a port of an instance. */
+  async portTarget(id: string, instanceName: string): Promise<string> {
+    const instance = this.instance(id, instanceName);
+    const key = `${id}/${instanceName}`;
+    let address = this.addresses.get(key);
+    if (!address) {
+      address = await this.driver.address(instance.containerId);
+      if (!address) throw new ApiError('unavailable', `${instanceName} has no network address right now.`);
+      this.addresses.set(key, address);
+    }
+    return address;
+  }
+
+  private watchPorts(sessionId: string, instance: InstanceRecord): void {
+    const key = `${sessionId}/${instance.name}`;
+    this.driver
+      .watchPorts(instance.containerId, (ports) => {
+        if (JSON.stringify(this.ports.get(key) ?? []) === JSON.stringify(ports)) return;
+        this.ports.set(key, ports);
+        this.emit(sessionId, { type: 'ports', instance: instance.name, ports });
+      })
+      .then((stop) => {
+        // The session may have ended (or the instance gone) while the watch was being set up.
+        if (!this.store.get(sessionId)?.instances.some((i) => i.name === instance.name)) return stop();
+        this.portWatchers.set(key, stop);
+      })
+      .catch((error: unknown) => this.log.warn('cannot follow the ports of an instance', { sessionId, instance: instance.name, error }));
+  }
+
+  private unwatchPorts(sessionId: string, instanceName?: string): void {
+    for (const [key, stop] of this.portWatchers) {
+      if (instanceName ? key !== `${sessionId}/${instanceName}` : !key.startsWith(`${sessionId}/`)) continue;
+      stop();
+      this.portWatchers.delete(key);
+      this.ports.delete(key);
+      this.addresses.delete(key);
+    }
   }
 
   async end(id: string, reason: 'ended' | 'expired' = 'ended'): Promise<void> {
@@ -166,6 +220,7 @@ export class SessionService {
     this.emit(id, reason === 'expired' ? { type: 'expired' } : { type: 'ended' });
     this.listeners.delete(id);
     await this.closeHubs(id);
+    this.unwatchPorts(id);
     // Later nodes first: node1's sandbox holds the network they are attached to.
     for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
     this.log.info(`session ${reason}`, { sessionId: id });
@@ -233,6 +288,7 @@ export class SessionService {
           owned.add(instance.containerId);
           this.pool.adopt();
           await this.driver.attachRegistry(instance.sandboxId);
+          this.watchPorts(session.id, instance);
         }
         this.schedule(session);
         adopted++;
@@ -255,6 +311,8 @@ export class SessionService {
     this.timers.clear();
     await Promise.all([...this.hubs.values()].map((hub) => hub.close().catch(() => {})));
     this.hubs.clear();
+    for (const stop of this.portWatchers.values()) stop();
+    this.portWatchers.clear();
   }
 
   private record(id: string): SessionRecord {

@@ -39,7 +39,7 @@ describe('sessions with several nodes', () => {
     const created = await api(backend.url, 'POST', '/api/sessions', { lesson: 'cluster/three-nodes' });
     expect(created.status).toBe(201);
     const id = created.json.id as string;
-    expect(created.json.instances).toEqual([{ name: 'node1' }, { name: 'node2' }, { name: 'node3' }]);
+    expect(created.json.instances.map((i: { name: string }) => i.name)).toEqual(['node1', 'node2', 'node3']);
 
     for (const node of ['node1', 'node2', 'node3']) expect((await run(id, node, 'hostname')).output).toBe(`${node}\n`);
     // node2 and node3 resolve node1 (and each other) to their addresses on the session network.
@@ -76,12 +76,8 @@ describe('sessions with several nodes', () => {
     expect(sixth.json.error.message).toMatch(/at most 5/);
 
     expect((await api(backend.url, 'DELETE', `/api/sessions/${session.id}/instances/node3`)).status).toBe(204);
-    expect((await api(backend.url, 'GET', `/api/sessions/${session.id}`)).json.instances).toEqual([
-      { name: 'node1' },
-      { name: 'node2' },
-      { name: 'node4' },
-      { name: 'node5' },
-    ]);
+    const { json: after } = await api(backend.url, 'GET', `/api/sessions/${session.id}`);
+    expect(after.instances.map((i: { name: string }) => i.name)).toEqual(['node1', 'node2', 'node4', 'node5']);
     const refused = await api(backend.url, 'DELETE', `/api/sessions/${session.id}/instances/node1`);
     expect(refused.status).toBe(409);
     // The freed name is reused.
