@@ -11,6 +11,7 @@ import { createStaticHandler } from './handlers/static.ts';
 import { createPortProxy } from './handlers/port-proxy.ts';
 import { createTerminalServer } from './handlers/terminal.ts';
 import { lessonDirectory } from './lessons.ts';
+import { backendMetrics, Gauge } from './metrics.ts';
 import type { Logger } from './log.ts';
 import { SandboxDriver, statusOf } from './provisioning/driver.ts';
 import { WarmPool } from './scheduling/pool.ts';
@@ -56,6 +57,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   log.info('engine ready', { dockerHost: config.dockerHost, engineVersion });
 
   const store = new SessionStore(config.dbPath);
+  const metrics = backendMetrics();
   const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
   const pool = new WarmPool(driver, config.pool, log.child({ component: 'pool' }));
   const sessions = new SessionService(
@@ -63,7 +65,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs },
+    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs, metrics },
     log.child({ component: 'sessions' }),
   );
   await sessions.recover();
@@ -80,9 +82,32 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     return { ok: true };
   };
 
+  metrics.registry.add(new Gauge('berth_sessions', 'Live sessions.', () => sessions.list().length));
+  metrics.registry.add(
+    new Gauge('berth_pool_sandboxes', 'Sandboxes of this backend by state.', () => {
+      const stats = pool.stats();
+      return [
+        [{ state: 'idle' }, stats.idle],
+        [{ state: 'starting' }, stats.starting],
+        [{ state: 'in_use' }, stats.inUse],
+      ];
+    }),
+  );
+  metrics.registry.add(new Gauge('berth_pool_max', 'Most sandboxes this backend runs at once.', () => pool.stats().max));
+  metrics.registry.add(new Gauge('berth_draining', '1 while new sessions are refused for maintenance.', () => (sessions.draining ? 1 : 0)));
+
   const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }));
   const server = http.createServer(
-    createHttpHandler({ sessions, health, proxy, serveStatic: createStaticHandler(config.staticDir), log: log.child({ component: 'http' }) }),
+    createHttpHandler({
+      sessions,
+      health,
+      proxy,
+      metrics: () => metrics.registry.render(),
+      adminToken: config.adminToken,
+      poolStats: () => pool.stats(),
+      serveStatic: createStaticHandler(config.staticDir),
+      log: log.child({ component: 'http' }),
+    }),
   );
   const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }));
   server.on('upgrade', (req, socket, head) => (proxy.handles(req.url ?? '') ? proxy : terminals).upgrade(req, socket, head));

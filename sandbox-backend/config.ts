@@ -79,6 +79,7 @@ const schema = z.object({
   BERTH_SESSION_TTL: duration('4h'),
   BERTH_SESSION_TTL_MAX: duration('8h'),
   BERTH_EXEC_TIMEOUT: duration('60s'),
+  BERTH_ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
 });
 
 export type ConfigEnv = z.input<typeof schema>;
@@ -113,6 +114,8 @@ export interface Config {
   pool: { idle: number; max: number };
   session: { ttlMs: number; ttlMaxMs: number };
   execTimeoutMs: number;
+  /** Bearer token of the admin API; without one the admin API is off. */
+  adminToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -167,5 +170,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pool: { idle: c.BERTH_POOL_IDLE, max: c.BERTH_POOL_MAX },
     session: { ttlMs: c.BERTH_SESSION_TTL, ttlMaxMs: c.BERTH_SESSION_TTL_MAX },
     execTimeoutMs: c.BERTH_EXEC_TIMEOUT,
+    adminToken: c.BERTH_ADMIN_TOKEN,
   };
 }

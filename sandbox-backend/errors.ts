@@ -6,6 +6,8 @@ export type ErrorCode =
   | 'not_found'
   | 'payload_too_large'
   | 'conflict'
+  | 'unauthorized'
+  | 'forbidden'
   | 'capacity'
   | 'unavailable';
 
@@ -16,6 +18,8 @@ const statusByCode: Record<ErrorCode, number> = {
   not_found: 404,
   payload_too_large: 413,
   conflict: 409,
+  unauthorized: 401,
+  forbidden: 403,
   capacity: 503,
   unavailable: 503,
 };

@@ -1,4 +1,5 @@
 /** The JSON API over node:http. Parses and validates input, calls the session service, maps errors. */
+import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
@@ -8,6 +9,7 @@ import type { SessionService } from '../sessions/service.ts';
 const MAX_BODY_BYTES = 64 * 1024;
 
 const createSessionBody = z.strictObject({ lesson: z.string().max(200).optional() });
+const drainBody = z.strictObject({ draining: z.boolean() });
 const execBody = z.strictObject({
   cmd: z.array(z.string().max(64 * 1024)).min(1, 'give at least the program to run, e.g. ["sh","-c","docker ps"]').max(1000),
 });
@@ -19,6 +21,12 @@ export interface Health {
 
 export interface HttpDeps {
   sessions: SessionService;
+  /** Prometheus text for /metrics. */
+  metrics: () => string;
+  /** Admin API bearer token; undefined turns the admin API off. */
+  adminToken: string | undefined;
+  /** Pool figures for the admin status. */
+  poolStats: () => unknown;
   health: () => Promise<Health>;
   /** Published ports of instances under /s/. */
   proxy: { handles(url: string): boolean; http(req: IncomingMessage, res: ServerResponse): void };
@@ -94,7 +102,39 @@ async function readJson<T>(req: IncomingMessage, schema: z.ZodType<T>): Promise<
 
 export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { sessions } = deps;
+  const requireAdmin = (req: IncomingMessage) => {
+    if (!deps.adminToken) throw new ApiError('forbidden', 'The admin API is off: set BERTH_ADMIN_TOKEN to turn it on.');
+    const given = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+    const a = Buffer.from(given);
+    const b = Buffer.from(deps.adminToken);
+    if (a.length !== b.length || !timingSafeEqual(a, b)) {
+      throw new ApiError('unauthorized', 'The admin API needs the header "Authorization: Bearer <BERTH_ADMIN_TOKEN>".');
+    }
+  };
   const routes: Route[] = [
+    route('GET', '/metrics', async (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8', 'cache-control': 'no-store' });
+      res.end(deps.metrics());
+    }),
+    route('GET', '/api/admin/status', async (req, res) => {
+      requireAdmin(req);
+      sendJson(res, 200, { draining: sessions.draining, sessions: sessions.list().length, pool: deps.poolStats() });
+    }),
+    route('GET', '/api/admin/sessions', async (req, res) => {
+      requireAdmin(req);
+      sendJson(res, 200, { sessions: sessions.list() });
+    }),
+    route('DELETE', '/api/admin/sessions/:id', async (req, res, { id }) => {
+      requireAdmin(req);
+      await sessions.end(id!, 'admin');
+      res.writeHead(204).end();
+    }),
+    route('POST', '/api/admin/drain', async (req, res) => {
+      requireAdmin(req);
+      const { draining } = await readJson(req, drainBody);
+      sessions.draining = draining;
+      sendJson(res, 200, { draining });
+    }),
     route('GET', '/healthz', async (_req, res) => {
       const health = await deps.health();
       sendJson(res, health.ok ? 200 : 503, health);
@@ -137,7 +177,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.on('finish', done);
 
     if (matched === undefined || matched === 'method') {
-      const isApi = pathname.startsWith('/api/') || pathname === '/api' || pathname === '/healthz';
+      const isApi = pathname.startsWith('/api/') || pathname === '/api' || pathname === '/healthz' || pathname === '/metrics';
       if (!isApi && (method === 'GET' || method === 'HEAD')) return deps.serveStatic(req, res);
       if (matched === 'method') return sendJson(res, 405, { error: { code: 'bad_request', message: `${method} is not allowed on ${pathname}.` } });
       return sendJson(res, 404, new ApiError('not_found', `No API route ${method} ${pathname}. See docs/api.md.`).toJSON());

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { ApiError } from '../errors.ts';
 import type { LessonDirectory } from '../lessons.ts';
+import type { BackendMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 import type { ExecResult, SandboxDriver } from '../provisioning/driver.ts';
 import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
@@ -28,6 +29,7 @@ export interface SessionView {
 
 export interface SessionServiceOptions {
   ttlMs: number;
+  metrics?: BackendMetrics;
   execTimeoutMs: number;
   /** Warnings sent before expiry, in ms before it. */
   warnings?: number[];
@@ -61,6 +63,8 @@ export class SessionService {
   private readonly ports = new Map<string, number[]>();
   private readonly portWatchers = new Map<string, () => void>();
   private readonly addresses = new Map<string, string>();
+  /** While draining, no new sessions start; running ones carry on. */
+  draining = false;
 
   constructor(
     private readonly store: SessionStore,
@@ -72,6 +76,10 @@ export class SessionService {
   ) {}
 
   async create(input: { lesson?: string | undefined }): Promise<SessionView> {
+    if (this.draining) {
+      throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
+    }
+    const started = performance.now();
     let nodes = 1;
     if (input.lesson !== undefined) {
       if (!LESSON_ID.test(input.lesson)) {
@@ -102,6 +110,8 @@ export class SessionService {
     this.store.insert(session);
     this.schedule(session);
     for (const instance of instances) this.watchPorts(session.id, instance);
+    this.options.metrics?.sessionStart.observe((performance.now() - started) / 1000);
+    this.options.metrics?.sessionsCreated.inc();
     this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
     return this.view(session);
   }
@@ -144,6 +154,7 @@ export class SessionService {
       return await this.pool.acquire();
     } catch (error) {
       if (error instanceof CapacityError) throw new ApiError('capacity', error.message, { cause: error });
+      this.options.metrics?.errors.inc({ kind: 'sandbox_start' });
       this.log.error('no sandbox for a session', { error });
       throw new ApiError('unavailable', `No sandbox could be started: ${(error as Error).message}`, { cause: error });
     }
@@ -207,7 +218,12 @@ export class SessionService {
     }
   }
 
-  async end(id: string, reason: 'ended' | 'expired' = 'ended'): Promise<void> {
+  /** Every live session, oldest first (the admin view). */
+  list(): SessionView[] {
+    return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s));
+  }
+
+  async end(id: string, reason: 'ended' | 'expired' | 'admin' = 'ended'): Promise<void> {
     // The raw record, not record(): at its expiry instant a session already reads as gone, and
     // the reaper must still find it to free its sandboxes.
     const session = this.store.get(id);
@@ -223,6 +239,7 @@ export class SessionService {
     this.unwatchPorts(id);
     // Later nodes first: node1's sandbox holds the network they are attached to.
     for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
+    this.options.metrics?.sessionsEnded.inc({ reason });
     this.log.info(`session ${reason}`, { sessionId: id });
   }
 
