@@ -65,7 +65,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs, metrics },
+    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max },
     log.child({ component: 'sessions' }),
   );
   await sessions.recover();
@@ -94,6 +94,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     }),
   );
   metrics.registry.add(new Gauge('berth_pool_max', 'Most sandboxes this backend runs at once.', () => pool.stats().max));
+  metrics.registry.add(new Gauge('berth_queue_length', 'Learners waiting for a sandbox.', () => sessions.queueLength));
   metrics.registry.add(new Gauge('berth_draining', '1 while new sessions are refused for maintenance.', () => (sessions.draining ? 1 : 0)));
 
   const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }));

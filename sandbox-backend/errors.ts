@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'conflict'
   | 'unauthorized'
+  | 'rate_limited'
   | 'forbidden'
   | 'capacity'
   | 'unavailable';
@@ -19,6 +20,7 @@ const statusByCode: Record<ErrorCode, number> = {
   payload_too_large: 413,
   conflict: 409,
   unauthorized: 401,
+  rate_limited: 429,
   forbidden: 403,
   capacity: 503,
   unavailable: 503,
@@ -32,6 +34,8 @@ export class ApiError extends Error {
     readonly code: ErrorCode,
     message: string,
     options?: ErrorOptions,
+    /** Seconds after which trying again makes sense (sent as Retry-After). */
+    readonly retryAfterSeconds?: number,
   ) {
     super(message, options);
     this.status = statusByCode[code];

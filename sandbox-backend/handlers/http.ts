@@ -67,6 +67,16 @@ export function matchRoute(routes: Route[], method: string, pathname: string): {
   return pathMatched ? 'method' : undefined;
 }
 
+/**
+ * Who is asking, for per-client limits: the browser's own random id (the UI sends one, so a
+ * classroom behind one NAT address is not one client), else the connection's address.
+ */
+export function clientKey(req: IncomingMessage): string {
+  const header = req.headers['x-berth-client'];
+  if (typeof header === 'string' && /^[A-Za-z0-9_-]{8,64}$/.test(header)) return `id:${header}`;
+  return `ip:${req.socket.remoteAddress ?? 'unknown'}`;
+}
+
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -141,7 +151,12 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }),
     route('POST', '/api/sessions', async (req, res) => {
       const body = await readJson(req, createSessionBody);
-      sendJson(res, 201, await sessions.create(body));
+      const outcome = await sessions.request({ lesson: body.lesson, client: clientKey(req) });
+      if ('session' in outcome) sendJson(res, 201, outcome.session);
+      else sendJson(res, 202, outcome);
+    }),
+    route('GET', '/api/queue/:ticket', async (_req, res, { ticket }) => {
+      sendJson(res, 200, sessions.queueStatus(ticket!));
     }),
     route('GET', '/api/sessions/:id', async (_req, res, { id }) => {
       sendJson(res, 200, sessions.get(id!));
@@ -183,7 +198,10 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       return sendJson(res, 404, new ApiError('not_found', `No API route ${method} ${pathname}. See docs/api.md.`).toJSON());
     }
     matched.route.run(req, res, matched.params).catch((error: unknown) => {
-      if (error instanceof ApiError) return sendJson(res, error.status, error.toJSON());
+      if (error instanceof ApiError) {
+        if (error.retryAfterSeconds !== undefined) res.setHeader('retry-after', String(error.retryAfterSeconds));
+        return sendJson(res, error.status, error.toJSON());
+      }
       deps.log.error('request failed', { method, path: pathname, error });
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'Internal error; the server log has the details.' } });
       else res.destroy();

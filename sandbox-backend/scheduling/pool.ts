@@ -48,6 +48,11 @@ export class WarmPool {
     return { idle: this.idle.length, starting: this.starting, inUse: this.inUse, max: this.options.max };
   }
 
+  /** Whether acquire() can hand out a sandbox now (a waiting one, or room to start one). */
+  hasCapacity(): boolean {
+    return !this.closed && (this.idle.length > 0 || this.total() < this.options.max);
+  }
+
   /** The last refill failure, cleared by the next success: health reports it. */
   get refillError(): Error | undefined {
     return this.lastRefillError;

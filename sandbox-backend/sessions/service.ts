@@ -9,6 +9,7 @@ import type { BackendMetrics } from '../metrics.ts';
 import type { Logger } from '../log.ts';
 import type { ExecResult, SandboxDriver } from '../provisioning/driver.ts';
 import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
+import { ClientLimits, WaitQueue } from '../scheduling/queue.ts';
 import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
 import { TerminalHub, type Subscription, type TerminalSubscriber } from './terminal-hub.ts';
 
@@ -29,6 +30,9 @@ export interface SessionView {
 
 export interface SessionServiceOptions {
   ttlMs: number;
+  /** Most sessions the pool can hold at once, for the queue's estimate before any session ended. */
+  maxSandboxes?: number;
+  limits?: { maxSessions: number; perMinute: number };
   metrics?: BackendMetrics;
   execTimeoutMs: number;
   /** Warnings sent before expiry, in ms before it. */
@@ -38,6 +42,13 @@ export interface SessionServiceOptions {
 const DEFAULT_WARNINGS = [10 * 60_000, 60_000];
 const LESSON_ID = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9-]*$/;
 const NODE_NAMES = ['node1', 'node2', 'node3', 'node4', 'node5'];
+
+export type SessionRequest = { lesson?: string | undefined; client: string };
+export type QueueView = { ticket: string; position: number; estimatedWaitSeconds: number };
+export type RequestOutcome = { session: SessionView } | { queued: QueueView };
+
+/** A session started for a queued learner is kept this long for them to pick it up. */
+const UNCLAIMED_MS = 60_000;
 
 export function newSessionId(): string {
   // 144 bits: the id is the session's only credential.
@@ -65,6 +76,14 @@ export class SessionService {
   private readonly addresses = new Map<string, string>();
   /** While draining, no new sessions start; running ones carry on. */
   draining = false;
+  private readonly queue = new WaitQueue<SessionRequest>({ abandonAfterMs: 30_000 });
+  /** Sessions started for queued tickets, until their learner asks: ticket -> session id. */
+  private readonly served = new Map<string, { sessionId: string; timer: NodeJS.Timeout }>();
+  private readonly clientOf = new Map<string, string>();
+  private serving = false;
+  private closed = false;
+  private queueTimer: NodeJS.Timeout | undefined;
+  private limits: ClientLimits | undefined;
 
   constructor(
     private readonly store: SessionStore,
@@ -75,20 +94,116 @@ export class SessionService {
     private readonly log: Logger,
   ) {}
 
-  async create(input: { lesson?: string | undefined }): Promise<SessionView> {
+  /**
+   * A learner asks for a session: they get one, or a place in the queue when every sandbox is
+   * taken (and behind anyone already waiting).
+   */
+  async request(input: SessionRequest): Promise<RequestOutcome> {
+    if (this.draining) {
+      throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
+    }
+    this.nodesFor(input.lesson);
+    if (this.options.limits) {
+      this.limits ??= new ClientLimits(this.options.limits);
+      const live = [...this.clientOf.values()].filter((c) => c === input.client).length;
+      const admitted = this.limits.admit(input.client, live);
+      if (!admitted.ok) throw new ApiError('rate_limited', admitted.message, undefined, admitted.retryAfterSeconds);
+    }
+    if (this.queue.length === 0) {
+      try {
+        return { session: await this.create(input) };
+      } catch (error) {
+        if (!(error instanceof ApiError && error.code === 'capacity')) throw error;
+      }
+    }
+    const ticket = this.queue.enqueue(input);
+    this.log.info('learner queued', { position: this.queue.length });
+    this.scheduleQueue();
+    return { queued: this.queueView(ticket.id, this.queue.position(ticket.id)!) };
+  }
+
+  /** A queued learner asks where they stand; once served, they get their session. */
+  queueStatus(ticket: string): RequestOutcome {
+    const served = this.served.get(ticket);
+    if (served) {
+      clearTimeout(served.timer);
+      this.served.delete(ticket);
+      return { session: this.get(served.sessionId) };
+    }
+    const position = this.queue.position(ticket);
+    if (position === undefined) {
+      throw new ApiError('not_found', 'No such place in the queue: it was served and picked up already, or given up after 30 s without a poll. Ask for a session again.');
+    }
+    return { queued: this.queueView(ticket, position) };
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  private queueView(ticket: string, position: number): QueueView {
+    const perSlot = this.options.ttlMs / 1000 / Math.max(1, this.options.maxSandboxes ?? 1);
+    return { ticket, position, estimatedWaitSeconds: this.queue.estimateSeconds(position, perSlot) };
+  }
+
+  /** Serves the queue while there is room; re-checked every 2 s while anyone waits. */
+  private scheduleQueue(): void {
+    void this.serveQueue();
+    if (!this.queueTimer) {
+      this.queueTimer = setInterval(() => {
+        if (this.queue.length === 0) {
+          clearInterval(this.queueTimer);
+          this.queueTimer = undefined;
+        } else void this.serveQueue();
+      }, 2_000);
+      this.queueTimer.unref();
+    }
+  }
+
+  private async serveQueue(): Promise<void> {
+    if (this.serving) return;
+    this.serving = true;
+    try {
+      for (let head = this.queue.peek(); head && this.pool.hasCapacity() && !this.draining; head = this.queue.peek()) {
+        let session: SessionView;
+        try {
+          session = await this.create(head.request);
+        } catch (error) {
+          if (error instanceof ApiError && error.code === 'capacity') return;
+          this.log.error('could not start a session for a queued learner', { error });
+          return;
+        }
+        this.queue.remove(head.id);
+        const timer = setTimeout(() => {
+          // Nobody came for it: the slot goes to the next learner.
+          this.served.delete(head!.id);
+          this.end(session.id).catch(() => {});
+        }, UNCLAIMED_MS);
+        timer.unref();
+        this.served.set(head.id, { sessionId: session.id, timer });
+      }
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  private nodesFor(lesson: string | undefined): number {
+    if (lesson === undefined) return 1;
+    if (!LESSON_ID.test(lesson)) {
+      throw new ApiError('bad_request', `"lesson" must be a lesson id such as "containers/first-container", got ${JSON.stringify(lesson)}.`);
+    }
+    const found = this.lessons.find(lesson);
+    if (!found) throw new ApiError('bad_request', `There is no lesson ${JSON.stringify(lesson)}.`);
+    return found.nodes;
+  }
+
+  /** Starts a session now, or fails with `capacity` when every sandbox is taken. */
+  async create(input: { lesson?: string | undefined; client?: string }): Promise<SessionView> {
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
     const started = performance.now();
-    let nodes = 1;
-    if (input.lesson !== undefined) {
-      if (!LESSON_ID.test(input.lesson)) {
-        throw new ApiError('bad_request', `"lesson" must be a lesson id such as "containers/first-container", got ${JSON.stringify(input.lesson)}.`);
-      }
-      const lesson = this.lessons.find(input.lesson);
-      if (!lesson) throw new ApiError('bad_request', `There is no lesson ${JSON.stringify(input.lesson)}.`);
-      nodes = lesson.nodes;
-    }
+    const nodes = this.nodesFor(input.lesson);
     const node1 = await this.acquire();
     const instances: InstanceRecord[] = [{ name: 'node1', ...node1 }];
     try {
@@ -110,6 +225,7 @@ export class SessionService {
     this.store.insert(session);
     this.schedule(session);
     for (const instance of instances) this.watchPorts(session.id, instance);
+    if (input.client) this.clientOf.set(session.id, input.client);
     this.options.metrics?.sessionStart.observe((performance.now() - started) / 1000);
     this.options.metrics?.sessionsCreated.inc();
     this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
@@ -146,6 +262,7 @@ export class SessionService {
     await this.closeHubs(id, name);
     this.unwatchPorts(id, name);
     await this.pool.release(instance);
+    if (this.queue.length > 0) this.scheduleQueue();
     this.log.info('instance removed', { sessionId: id, instance: name });
   }
 
@@ -201,8 +318,8 @@ export class SessionService {
         this.emit(sessionId, { type: 'ports', instance: instance.name, ports });
       })
       .then((stop) => {
-        // The session may have ended (or the instance gone) while the watch was being set up.
-        if (!this.store.get(sessionId)?.instances.some((i) => i.name === instance.name)) return stop();
+        // The backend may be stopping, or the session or instance gone, by the time the watch is set up.
+        if (this.closed || !this.store.get(sessionId)?.instances.some((i) => i.name === instance.name)) return stop();
         this.portWatchers.set(key, stop);
       })
       .catch((error: unknown) => this.log.warn('cannot follow the ports of an instance', { sessionId, instance: instance.name, error }));
@@ -240,6 +357,9 @@ export class SessionService {
     // Later nodes first: node1's sandbox holds the network they are attached to.
     for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
     this.options.metrics?.sessionsEnded.inc({ reason });
+    this.clientOf.delete(id);
+    this.queue.departed();
+    if (this.queue.length > 0) this.scheduleQueue();
     this.log.info(`session ${reason}`, { sessionId: id });
   }
 
@@ -324,6 +444,9 @@ export class SessionService {
 
   /** Stops timers and detaches terminals; sessions, sandboxes and shells stay for the next start to adopt. */
   async close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.queueTimer);
+    for (const { timer } of this.served.values()) clearTimeout(timer);
     for (const timers of this.timers.values()) for (const timer of timers) clearTimeout(timer);
     this.timers.clear();
     await Promise.all([...this.hubs.values()].map((hub) => hub.close().catch(() => {})));
