@@ -57,12 +57,15 @@ else
 fi
 
 # 2-4. What apt must install: decided first, so that one apt-get run installs everything ------
-engine_error() { docker version --format '{{.Server.Version}}' 2>&1 >/dev/null | tail -n 1; }
+engine_error() { { docker version --format '{{.Server.Version}}' 2>&1 >/dev/null || true; } | tail -n 1; }
 engine_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
 
 need_engine=0
 if command -v docker >/dev/null && engine_answers; then
   :
+elif command -v docker >/dev/null && [[ "$(engine_error)" == *"permission denied"* ]]; then
+  fail "the Docker engine runs, but this user may not use it: $(engine_error)" \
+    "What to do: add yourself to the docker group (sudo usermod -aG docker \"\$USER\", then log in again), or run as root."
 elif [ -n "${DOCKER_HOST:-}" ]; then
   fail "DOCKER_HOST=$DOCKER_HOST is set, but no Docker engine answers there: $(engine_error)" \
     "What to do: start that engine, or unset DOCKER_HOST to let this script install and start a local one."
@@ -140,6 +143,18 @@ if [ "$need_engine" = 1 ]; then
   done
 fi
 say "Docker engine $(docker version --format '{{.Server.Version}}') answers${DOCKER_HOST:+ at $DOCKER_HOST}"
+
+# 3. The host firewall for sandbox networks (docs/security.md) --------------------------------
+# Only for an engine on this machine: a remote engine's host needs scripts/host-firewall.sh run there.
+if [ -z "${DOCKER_HOST:-}" ] || [[ "${DOCKER_HOST}" == unix://* ]]; then
+  if is_root; then
+    bash scripts/host-firewall.sh || fail "setting the host firewall for sandbox networks failed (see above)." \
+      "What to do: run bash scripts/host-firewall.sh as root and fix what it reports."
+    say "host firewall for sandbox networks in place"
+  else
+    say "WARNING: not root, so sandboxes can reach this host's services; run: sudo bash scripts/host-firewall.sh"
+  fi
+fi
 
 # 5. Images and the registry mirror -----------------------------------------------------------
 say "checking images (scripts/images.ts)..."

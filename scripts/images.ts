@@ -7,13 +7,15 @@
  *
  * BERTH_REGISTRY_PROXY=https://registry-1.docker.io makes the mirror a pull-through cache of that
  * registry (for hosts with internet); the offline learner images are then neither built nor pushed.
+ * BERTH_REGISTRY_CONTAINER, if set, names the mirror's container (as for the backend).
  * DOCKER_HOST is honoured like the docker CLI does. See docs/images.md.
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../sandbox-backend/config.ts';
 import { ImageBuilder } from '../sandbox-backend/images/build.ts';
-import { RECIPE_LABEL, learnerImages } from '../sandbox-backend/images/recipes.ts';
-import { ensureRegistry, pushLearnerImages } from '../sandbox-backend/images/registry.ts';
+import { RECIPE_LABEL, SANDBOX_IMAGE, learnerImages } from '../sandbox-backend/images/recipes.ts';
+import { REGISTRY_CONTAINER, REGISTRY_MIRROR_URL, ensureRegistry, pushLearnerImages } from '../sandbox-backend/images/registry.ts';
 import { docker, elapsed } from '../sandbox-backend/images/run.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,10 +44,26 @@ function fail(message: string): never {
   process.exit(1);
 }
 
+/** The backend finds what this script makes by config.ts's defaults; a drift would only show at run time. */
+function checkNamesMatchConfig(): void {
+  const defaults = loadConfig({}).sandbox;
+  const drift = [
+    defaults.image !== SANDBOX_IMAGE && `BERTH_SANDBOX_IMAGE defaults to ${defaults.image}, images build ${SANDBOX_IMAGE}`,
+    defaults.registryContainer !== REGISTRY_CONTAINER &&
+      `BERTH_REGISTRY_CONTAINER defaults to ${defaults.registryContainer}, the mirror runs as ${REGISTRY_CONTAINER}`,
+    defaults.registryMirror !== REGISTRY_MIRROR_URL &&
+      `BERTH_REGISTRY_MIRROR defaults to ${defaults.registryMirror}, the mirror answers at ${REGISTRY_MIRROR_URL}`,
+  ].filter(Boolean);
+  if (drift.length) fail(`sandbox-backend/config.ts and sandbox-backend/images/ disagree:\n  ${drift.join('\n  ')}`);
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
   const { force, jobs } = parseArgs(process.argv.slice(2));
+  checkNamesMatchConfig();
   const proxy = process.env.BERTH_REGISTRY_PROXY?.trim() || undefined;
+  // The backend looks for the mirror under this name (BERTH_REGISTRY_CONTAINER).
+  const container = process.env.BERTH_REGISTRY_CONTAINER?.trim() || REGISTRY_CONTAINER;
 
   const engine = await docker(['version', '--format', '{{.Server.Version}}'], { allowFailure: true });
   if (engine.code !== 0) {
@@ -58,12 +76,12 @@ async function main(): Promise<void> {
   const builder = new ImageBuilder({ workDir: path.join(root, '.berth', 'build'), force, jobs, log });
   // Everything that can run at once does: the mmdebstrap builds dominate a cold run.
   const sandbox = builder.ensure('sandbox');
-  const registry = builder.ensure('registry').then(() => ensureRegistry({ proxyRemoteUrl: proxy, log }));
+  const registry = builder.ensure('registry').then(() => ensureRegistry({ proxyRemoteUrl: proxy, container, log }));
   const learners = proxy ? [] : learnerImages.map((image) => builder.ensure(image.recipe));
   const mirror = proxy
     ? registry.then(() => log(`[berth] registry mirror is a pull-through cache of ${proxy}; no learner images pushed`))
     : Promise.all([registry, ...learners]).then(async () => {
-        const { pushed } = await pushLearnerImages({ log });
+        const { pushed } = await pushLearnerImages({ container, log });
         if (pushed.length === 0) log('[berth] registry mirror already holds every learner image');
       });
 

@@ -60,12 +60,12 @@ run_tier() {
 
 tiers() {
   run_tier typecheck - npm run --silent typecheck || return
-  run_tier unit "$results/unit.json" node_modules/.bin/vitest run --project unit --passWithNoTests \
+  run_tier unit "$results/unit.json" node_modules/.bin/vitest run --project unit \
     --reporter=default --reporter=json --outputFile.json="$results/unit.json" || return
-  run_tier integration "$results/integration.json" node_modules/.bin/vitest run --project integration --passWithNoTests \
+  run_tier integration "$results/integration.json" node_modules/.bin/vitest run --project integration \
     --reporter=default --reporter=json --outputFile.json="$results/integration.json" || return
   PLAYWRIGHT_JSON_OUTPUT_NAME="$PWD/$results/e2e.json" \
-    run_tier e2e "$results/e2e.json" npm run --silent test:e2e -- --pass-with-no-tests --reporter=list,json || return
+    run_tier e2e "$results/e2e.json" npm run --silent test:e2e -- --reporter=list,json || return
 }
 
 tiers || true
