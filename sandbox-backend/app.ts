@@ -65,7 +65,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max },
+    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max },
     log.child({ component: 'sessions' }),
   );
   await sessions.recover();

@@ -79,6 +79,8 @@ const schema = z.object({
   BERTH_SESSION_TTL: duration('4h'),
   BERTH_SESSION_TTL_MAX: duration('8h'),
   BERTH_EXEC_TIMEOUT: duration('60s'),
+  // "0" (off) or a duration: a session nobody typed in for this long is ended.
+  BERTH_SESSION_IDLE_TIMEOUT: duration('0'),
   BERTH_CLIENT_MAX_SESSIONS: integer(1, 1000).default(3),
   BERTH_CLIENT_SESSIONS_PER_MINUTE: integer(1, 100_000).default(10),
   BERTH_ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
@@ -114,7 +116,7 @@ export interface Config {
     readyTimeoutMs: number;
   };
   pool: { idle: number; max: number };
-  session: { ttlMs: number; ttlMaxMs: number };
+  session: { ttlMs: number; ttlMaxMs: number; idleTimeoutMs: number };
   /** Per client (browser, else address): sessions at once, and new sessions per minute. */
   limits: { maxSessions: number; perMinute: number };
   execTimeoutMs: number;
@@ -172,7 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       readyTimeoutMs: c.BERTH_SANDBOX_READY_TIMEOUT,
     },
     pool: { idle: c.BERTH_POOL_IDLE, max: c.BERTH_POOL_MAX },
-    session: { ttlMs: c.BERTH_SESSION_TTL, ttlMaxMs: c.BERTH_SESSION_TTL_MAX },
+    session: { ttlMs: c.BERTH_SESSION_TTL, ttlMaxMs: c.BERTH_SESSION_TTL_MAX, idleTimeoutMs: c.BERTH_SESSION_IDLE_TIMEOUT },
     limits: { maxSessions: c.BERTH_CLIENT_MAX_SESSIONS, perMinute: c.BERTH_CLIENT_SESSIONS_PER_MINUTE },
     execTimeoutMs: c.BERTH_EXEC_TIMEOUT,
     adminToken: c.BERTH_ADMIN_TOKEN,

@@ -108,6 +108,9 @@ function serveTerminal(
     else if (event.type === 'expired') {
       sendControl({ type: 'expired' });
       ws.close(CLOSE_EXPIRED, 'session expired');
+    } else if (event.type === 'idle') {
+      sendControl({ type: 'idle' });
+      ws.close(CLOSE_ENDED, 'session ended: idle');
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
   const ping = setInterval(() => ws.ping(), PING_INTERVAL_MS);

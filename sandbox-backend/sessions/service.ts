@@ -17,6 +17,7 @@ export type SessionEvent =
   | { type: 'expiring'; at: string }
   | { type: 'expired' }
   | { type: 'ended' }
+  | { type: 'idle' }
   | { type: 'ports'; instance: string; ports: number[] };
 type Listener = (event: SessionEvent) => void;
 
@@ -30,6 +31,8 @@ export interface SessionView {
 
 export interface SessionServiceOptions {
   ttlMs: number;
+  /** End sessions without activity for this long; 0 = never. */
+  idleTimeoutMs?: number;
   /** Most sessions the pool can hold at once, for the queue's estimate before any session ended. */
   maxSandboxes?: number;
   limits?: { maxSessions: number; perMinute: number };
@@ -84,6 +87,9 @@ export class SessionService {
   private closed = false;
   private queueTimer: NodeJS.Timeout | undefined;
   private limits: ClientLimits | undefined;
+  /** Last keystroke, exec or terminal connection, by session (in memory: a restart counts as activity). */
+  private readonly lastActive = new Map<string, number>();
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly store: SessionStore,
@@ -340,7 +346,7 @@ export class SessionService {
     return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s));
   }
 
-  async end(id: string, reason: 'ended' | 'expired' | 'admin' = 'ended'): Promise<void> {
+  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' = 'ended'): Promise<void> {
     // The raw record, not record(): at its expiry instant a session already reads as gone, and
     // the reaper must still find it to free its sandboxes.
     const session = this.store.get(id);
@@ -348,15 +354,16 @@ export class SessionService {
     if (!session || !this.store.delete(id)) {
       throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
     }
+    this.options.metrics?.sessionsEnded.inc({ reason });
     for (const timer of this.timers.get(id) ?? []) clearTimeout(timer);
     this.timers.delete(id);
-    this.emit(id, reason === 'expired' ? { type: 'expired' } : { type: 'ended' });
+    this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : { type: 'ended' });
+    this.lastActive.delete(id);
     this.listeners.delete(id);
     await this.closeHubs(id);
     this.unwatchPorts(id);
     // Later nodes first: node1's sandbox holds the network they are attached to.
     for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
-    this.options.metrics?.sessionsEnded.inc({ reason });
     this.clientOf.delete(id);
     this.queue.departed();
     if (this.queue.length > 0) this.scheduleQueue();
@@ -365,6 +372,7 @@ export class SessionService {
 
   async exec(id: string, instanceName: string, cmd: string[]): Promise<ExecResult> {
     const instance = this.instance(id, instanceName);
+    this.touch(id);
     return this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
   }
 
@@ -377,7 +385,34 @@ export class SessionService {
       hub = new TerminalHub((initial) => this.driver.openTerminal(instance.containerId, initial), this.log.child({ sessionId: id, instance: instanceName }));
       this.hubs.set(key, hub);
     }
-    return hub.subscribe(subscriber, size);
+    this.touch(id);
+    const subscription = await hub.subscribe(subscriber, size);
+    return {
+      ...subscription,
+      write: (data) => {
+        this.touch(id);
+        subscription.write(data);
+      },
+    };
+  }
+
+  /** Marks activity in a session, for the idle timeout. */
+  touch(id: string): void {
+    if (this.options.idleTimeoutMs) this.lastActive.set(id, Date.now());
+  }
+
+  /** Ends sessions idle for longer than the idle timeout; checked every so often. */
+  private sweepIdle(): void {
+    const limit = this.options.idleTimeoutMs;
+    if (!limit) return;
+    const now = Date.now();
+    for (const session of this.store.all()) {
+      const last = this.lastActive.get(session.id) ?? session.createdAt;
+      if (now - last >= limit) {
+        this.log.info('session idle', { sessionId: session.id, idleMs: now - last });
+        this.end(session.id, 'idle').catch(() => {});
+      }
+    }
   }
 
   private async closeHubs(id: string, instanceName?: string): Promise<void> {
@@ -446,6 +481,7 @@ export class SessionService {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.queueTimer);
+    clearInterval(this.idleTimer);
     for (const { timer } of this.served.values()) clearTimeout(timer);
     for (const timers of this.timers.values()) for (const timer of timers) clearTimeout(timer);
     this.timers.clear();
@@ -464,6 +500,11 @@ export class SessionService {
   }
 
   private schedule(session: SessionRecord): void {
+    const idle = this.options.idleTimeoutMs;
+    if (idle && !this.idleTimer) {
+      this.idleTimer = setInterval(() => this.sweepIdle(), Math.min(30_000, Math.max(250, idle / 4)));
+      this.idleTimer.unref();
+    }
     const now = Date.now();
     const timers: NodeJS.Timeout[] = [];
     for (const before of this.options.warnings ?? DEFAULT_WARNINGS) {

@@ -31,3 +31,23 @@ it('destroys a session at its expiry, with its sandbox and volume, and tells the
   });
   expect(after).toEqual({ containers: [], volumes: [] });
 });
+
+it('ends a session nobody uses when an idle timeout is set, and keeps one in use', async () => {
+  const idle = await startBackend({ BERTH_SESSION_IDLE_TIMEOUT: '3s', BERTH_POOL_IDLE: '0' });
+  try {
+    const { json: forgotten } = await api(idle.url, 'POST', '/api/sessions', {});
+    const { json: busy } = await api(idle.url, 'POST', '/api/sessions', {});
+    const terminal = await TerminalClient.open(idle.url, busy.id);
+    await terminal.waitForText('root@node1:~#');
+    // Keep typing in one session until the other has been ended for idleness.
+    await waitFor('the unused session to end', async () => {
+      terminal.type(' ');
+      return (await api(idle.url, 'GET', `/api/sessions/${forgotten.id}`)).status === 404;
+    });
+    expect((await api(idle.url, 'GET', `/api/sessions/${busy.id}`)).status).toBe(200);
+    terminal.close();
+    expect(await (await fetch(`${idle.url}/metrics`)).text()).toMatch(/^berth_sessions_ended_total\{reason="idle"\} 1$/m);
+  } finally {
+    await idle.stop();
+  }
+});
