@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, startBackend, type TestBackend } from '../support/backend.ts';
+import { api, leftovers, startBackend, type TestBackend } from '../support/backend.ts';
 
 const TOKEN = 'test-admin-token-0123456789';
 let backend: TestBackend;
@@ -74,4 +74,16 @@ describe('operating a Berth', () => {
       await off.stop();
     }
   });
+});
+
+it('never hands out a sandbox that cannot reach the registry mirror, and says why', async () => {
+  const broken = await startBackend({ BERTH_POOL_IDLE: '0', BERTH_REGISTRY_MIRROR: 'http://berth-registry:5999' });
+  try {
+    const res = await api(broken.url, 'POST', '/api/sessions', {});
+    expect(res.status).toBe(503);
+    expect(res.json.error.message).toMatch(/registry mirror http:\/\/berth-registry:5999 does not answer/);
+    expect((await leftovers(broken.engine, broken.namespace)).containers).toEqual([]);
+  } finally {
+    await broken.stop();
+  }
 });
