@@ -4,6 +4,7 @@ import {
   type ChannelStatus,
   type ControlMessage,
   type ExecResult,
+  type QueuePlace,
   type Runtime,
   type RuntimeSession,
   type TerminalChannel,
@@ -24,8 +25,39 @@ export class SandboxRuntime implements Runtime {
   /** `origin` is where the API lives; the app is served by the same server, so it defaults to the page's. */
   constructor(private readonly origin: string = location.origin) {}
 
-  async startSession(lesson: string): Promise<RuntimeSession> {
-    return toSession(await this.request<ApiSession>('POST', '/api/sessions', { lesson }));
+  async startSession(lesson: string, onQueued?: (place: QueuePlace) => void, signal?: AbortSignal): Promise<RuntimeSession> {
+    const answer = await this.request<ApiSession | { queued: QueuePlace & { ticket: string } }>('POST', '/api/sessions', { lesson });
+    if (!('queued' in answer)) return toSession(answer);
+    // Every machine is taken: wait in line, asking every 2 s (the server gives a place up after 30 s of silence).
+    let place = answer.queued;
+    for (;;) {
+      onQueued?.({ position: place.position, estimatedWaitSeconds: place.estimatedWaitSeconds });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, QUEUE_POLL_MS);
+        signal?.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new RuntimeError('aborted', 'Stopped waiting for a machine.'));
+        });
+      });
+      const status = await this.request<{ session: ApiSession } | { queued: QueuePlace & { ticket: string } }>(
+        'GET',
+        `/api/queue/${encodeURIComponent(place.ticket)}`,
+      );
+      if ('session' in status) return toSession(status.session);
+      place = status.queued;
+    }
+  }
+
+  async addInstance(sessionId: string): Promise<string> {
+    return (await this.request<{ name: string }>('POST', `/api/sessions/${encodeURIComponent(sessionId)}/instances`, {})).name;
+  }
+
+  async removeInstance(sessionId: string, instance: string): Promise<void> {
+    await this.request('DELETE', instancePath(sessionId, instance));
+  }
+
+  portUrl(sessionId: string, instance: string, port: number): string {
+    return new URL(`/s/${encodeURIComponent(sessionId)}/${encodeURIComponent(instance)}/${port}/`, this.origin).toString();
   }
 
   async getSession(id: string): Promise<RuntimeSession | undefined> {
@@ -61,7 +93,7 @@ export class SandboxRuntime implements Runtime {
     try {
       response = await fetch(new URL(path, this.origin), {
         method,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        headers: { 'x-berth-client': clientId(), ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch {
@@ -76,6 +108,27 @@ export class SandboxRuntime implements Runtime {
       typeof error?.message === 'string' ? error.message : `The server answered ${response.status} ${response.statusText}.`,
       response.status,
     );
+  }
+}
+
+const QUEUE_POLL_MS = 2_000;
+const CLIENT_KEY = 'berth:client';
+
+/**
+ * A random id for this browser, so the server's per-client limits count browsers, not the one
+ * address a whole classroom shares behind its router.
+ */
+function clientId(): string {
+  try {
+    let id = localStorage.getItem(CLIENT_KEY);
+    if (!id) {
+      const bytes = crypto.getRandomValues(new Uint8Array(18));
+      id = btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+      localStorage.setItem(CLIENT_KEY, id);
+    }
+    return id;
+  } catch {
+    return 'no-storage-client';
   }
 }
 

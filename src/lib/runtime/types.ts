@@ -51,7 +51,17 @@ export type ControlMessage =
   | { type: 'session'; expiresAt: string }
   | { type: 'expiring'; at: string }
   | { type: 'expired' }
+  /** Ended because nobody used it for the server's idle timeout. */
+  | { type: 'idle' }
+  /** The TCP ports something listens on in this machine (for links to published ports). */
+  | { type: 'ports'; ports: number[] }
   | { type: 'error'; message: string };
+
+/** Where a learner stands while every machine is taken. */
+export interface QueuePlace {
+  position: number;
+  estimatedWaitSeconds: number;
+}
 
 export interface ChannelEvents {
   data: (bytes: Uint8Array) => void;
@@ -72,8 +82,16 @@ export interface TerminalChannel {
 }
 
 export interface Runtime {
-  /** Creates the machines for a lesson. */
-  startSession(lesson: string): Promise<RuntimeSession>;
+  /**
+   * Creates the machines for a lesson. When every machine is taken the learner waits in line:
+   * `onQueued` hears their place until the session starts.
+   */
+  startSession(lesson: string, onQueued?: (place: QueuePlace) => void, signal?: AbortSignal): Promise<RuntimeSession>;
+  /** Adds the next machine (node2..node5) to a session; resolves to its name. */
+  addInstance(sessionId: string): Promise<string>;
+  removeInstance(sessionId: string, instance: string): Promise<void>;
+  /** Where the browser reaches a port published in a machine. */
+  portUrl(sessionId: string, instance: string, port: number): string;
   /** The session if it still exists, undefined if it ended or expired. */
   getSession(id: string): Promise<RuntimeSession | undefined>;
   openTerminal(sessionId: string, instance: string): TerminalChannel;
