@@ -201,6 +201,9 @@ export class SandboxDriver {
     if (!address) throw new Error(`${name} has no address on the session network`);
     const rename = [
       'hostname "$1"',
+      // The shell started in the pool shows the old name in its prompt: start it afresh.
+      'pkill -f "^berth-shell " 2>/dev/null; rm -f /run/berth/shell.sock',
+      `(cd /root && env TERM=xterm-256color HOME=/root SHELL=/bin/bash LANG=C.UTF-8 bash -c 'exec -a berth-shell dtach -n ${SHELL_SOCKET} -E -z bash -l')`,
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
     ].join('; ');
