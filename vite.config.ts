@@ -47,6 +47,20 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'lessons',
+          include: ['tests/lessons/**/*.test.ts'],
+          environment: 'node',
+          // Each lesson replays in real sandboxes; tests/lessons/lessons.test.ts runs
+          // LESSONS_CONCURRENCY (default 2) of them at once within its one file.
+          fileParallelism: false,
+          maxConcurrency: Math.max(1, Number(process.env.LESSONS_CONCURRENCY ?? 2) || 2),
+          testTimeout: 15 * 60_000,
+          hookTimeout: 5 * 60_000,
+        },
+      },
     ],
   },
 });

@@ -32,7 +32,9 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 async function main(): Promise<number> {
   let lessons;
   try {
-    lessons = selectLessons(loadLessons(), args);
+    const { catalogue, ignored } = loadLessons(args);
+    if (ignored > 0) console.warn(`[lessons:test] ignoring ${ignored} problem${ignored === 1 ? '' : 's'} in other lessons (npm run lessons:lint lists them)`);
+    lessons = selectLessons(catalogue, args);
   } catch (error) {
     console.error(`[lessons:test] ${(error as Error).message}`);
     return 2;

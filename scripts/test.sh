@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the test tiers in order: typecheck, unit, integration, end-to-end. The first tier that fails
+# Runs the test tiers in order: typecheck, unit, integration (with security), lessons, end-to-end. The first tier that fails
 # stops the run; a summary is printed either way, ending with the line "N passed, N failed" that
 # adds up the tests of every tier that ran. npm test runs bootstrap.sh --for-tests first.
 set -euo pipefail
@@ -64,6 +64,8 @@ tiers() {
     --reporter=default --reporter=json --outputFile.json="$results/unit.json" || return
   run_tier integration "$results/integration.json" node_modules/.bin/vitest run --project integration \
     --reporter=default --reporter=json --outputFile.json="$results/integration.json" || return
+  run_tier lessons "$results/lessons.json" node_modules/.bin/vitest run --project lessons \
+    --reporter=default --reporter=json --outputFile.json="$results/lessons.json" || return
   PLAYWRIGHT_JSON_OUTPUT_NAME="$PWD/$results/e2e.json" \
     run_tier e2e "$results/e2e.json" npm run --silent test:e2e -- --reporter=list,json || return
 }
@@ -71,7 +73,7 @@ tiers() {
 tiers || true
 tiers_run=${#summary[@]}
 
-printf '\n[berth] test summary (%d of 4 tiers run):\n' "$tiers_run"
+printf '\n[berth] test summary (%d of 5 tiers run):\n' "$tiers_run"
 printf '%s\n' "${summary[@]}"
 if [ "$skipped" -gt 0 ]; then
   echo "$passed passed, $failed failed, $skipped skipped"

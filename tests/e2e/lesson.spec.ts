@@ -12,6 +12,12 @@ test('a learner runs the first lesson in a real sandbox', async ({ page }) => {
     await expect(page.getByRole('heading', { level: 1, name: 'Your first container' })).toBeVisible();
   });
 
+  const portLink = page.locator('a.port-link').first();
+  await test.step('port links wait for the session', async () => {
+    await expect(portLink).toHaveAttribute('aria-disabled', 'true');
+    await expect(portLink).not.toHaveAttribute('href', /./);
+  });
+
   await test.step('start a session and get a prompt', async () => {
     await page.getByRole('button', { name: 'Start', exact: true }).click();
     await expectTerminal(page, PROMPT);
@@ -23,6 +29,23 @@ test('a learner runs the first lesson in a real sandbox', async ({ page }) => {
     const block = page.locator('.code-block').filter({ has: page.locator('code', { hasText: /^docker run hello-world$/ }) });
     await block.getByRole('button', { name: 'Run' }).click();
     await expectTerminal(page, 'Hello from Docker!');
+  });
+
+  await test.step('the step checks out, and port links lead through the session', async () => {
+    await expect(portLink).toHaveAttribute('href', /\/s\/[^/]+\/node1\/8080\/$/);
+    await expect(portLink).toHaveAttribute('target', '_blank');
+    const step = page.locator('section[data-step="hello-world"]');
+    await step.getByRole('button', { name: 'Check', exact: true }).click();
+    await expect(step.getByRole('status').filter({ hasText: 'Done' })).toBeVisible();
+    await expect(step.getByRole('button', { name: 'Check again' })).toBeVisible();
+  });
+
+  await test.step('a step not done yet fails its check with a hint of what to do', async () => {
+    const step = page.locator('section[data-step="running-in-the-background"]');
+    await step.getByRole('button', { name: 'Check', exact: true }).click();
+    await expect(step.getByRole('status').filter({ hasText: 'No running container named web yet' })).toBeVisible();
+    await step.getByRole('button', { name: 'Show a hint' }).click();
+    await expect(step.locator('.hint.revealed')).toContainText('The name goes before the image');
   });
 
   await test.step('type a command with the keyboard', async () => {
@@ -49,6 +72,13 @@ test('a learner runs the first lesson in a real sandbox', async ({ page }) => {
     await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeVisible();
     await expect(page.locator('.xterm')).toHaveCount(0);
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+  });
+
+  await test.step('progress survives a reload and shows in the catalogue', async () => {
+    await page.reload();
+    await expect(page.locator('section[data-step="hello-world"]').getByRole('button', { name: 'Check again' })).toBeVisible();
+    await page.getByRole('link', { name: 'Lessons', exact: true }).click();
+    await expect(page.getByRole('link', { name: /Your first container/ })).toContainText(/1\/\d+ steps/);
   });
 });
 

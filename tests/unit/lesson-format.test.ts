@@ -111,9 +111,9 @@ describe('parseLesson', () => {
     const parsed = ok(parseLesson(lesson('title: T\nsummary: S\nnodes: 2', body), FILE));
     // The body starts on line 6 (front matter is lines 1-5).
     expect(parsed.blocks).toEqual([
-      { node: 'node1', command: 'docker run hello-world', interrupt: false, line: 13 },
-      { node: 'node2', command: "printf '%s\\n' \"<b>&amp;\"\nls /", interrupt: false, line: 17 },
-      { node: 'node1', command: 'docker ps', interrupt: true, line: 25 },
+      { node: 'node1', command: 'docker run hello-world', interrupt: false, line: 13, kind: 'run' },
+      { node: 'node2', command: "printf '%s\\n' \"<b>&amp;\"\nls /", interrupt: false, line: 17, kind: 'run' },
+      { node: 'node1', command: 'docker ps', interrupt: true, line: 25, kind: 'run' },
     ]);
     expect(parsed.html).toContain('<pre class="code" data-run="node1"><code class="language-sh">docker run hello-world</code></pre>');
     expect(parsed.html).toContain('data-run="node2"');

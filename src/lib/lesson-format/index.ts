@@ -3,5 +3,5 @@
 export * from './types.ts';
 export * from './schema.ts';
 export { parseLesson, splitFrontMatter, type ParsedLesson, type ParseResult } from './parse.ts';
-export { renderMarkdown, parseFenceInfo } from './markdown.ts';
+export { renderMarkdown, parseFenceInfo, parsePortLink, isRelativeUrl, resolveReferences, stepSlug, type Reference, type FenceInfo } from './markdown.ts';
 export * from './catalogue.ts';

@@ -1,12 +1,18 @@
-import { renderMarkdown } from './markdown.ts';
+import { renderMarkdown, type Reference } from './markdown.ts';
 import { lessonFrontMatterKeys, lessonFrontMatterSchema, MAX_NODES, type LessonFrontMatter } from './schema.ts';
-import type { LessonError, RunnableBlock } from './types.ts';
+import type { CheckBlock, LessonError, LessonStep, Quiz, RunnableBlock } from './types.ts';
 import { parseYamlFields } from './yaml-fields.ts';
 
 export interface ParsedLesson {
   frontMatter: LessonFrontMatter;
+  /** Sanitised; relative links and images are `berth-ref:<n>` placeholders (see `references`). */
   html: string;
+  /** `run` and `solution` blocks in document order: what a replay types. */
   blocks: RunnableBlock[];
+  steps: LessonStep[];
+  checks: CheckBlock[];
+  quizzes: Quiz[];
+  references: Reference[];
 }
 
 export type ParseResult = { ok: true; lesson: ParsedLesson } | { ok: false; errors: LessonError[] };
@@ -34,8 +40,8 @@ export function splitFrontMatter(text: string): SplitLesson | undefined {
 }
 
 /**
- * Parses one lesson.md: validates the front matter, renders the body and extracts the runnable
- * blocks. Every problem found is reported, not just the first, so an author fixes them in one go.
+ * Parses one lesson.md: validates the front matter, renders the body and extracts its steps,
+ * runnable blocks, checks, hints, solutions and quizzes. Every problem found is reported, not just the first, so an author fixes them in one go.
  *
  * `file` is only used in error messages.
  */
@@ -58,7 +64,8 @@ export function parseLesson(text: string, file: string): ParseResult {
   const body = renderMarkdown(split.body, { file, firstLine: split.bodyLine, nodes });
   const errors = [...(meta.ok ? [] : meta.errors), ...body.errors];
   if (!meta.ok || errors.length > 0) return { ok: false, errors };
-  return { ok: true, lesson: { frontMatter: meta.data, html: body.html, blocks: body.blocks } };
+  const { html, blocks, steps, checks, quizzes, references } = body;
+  return { ok: true, lesson: { frontMatter: meta.data, html, blocks, steps, checks, quizzes, references } };
 }
 
 /**

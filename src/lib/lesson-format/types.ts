@@ -27,6 +27,64 @@ export interface RunnableBlock {
   interrupt: boolean;
   /** 1-based line of the opening fence in lesson.md. */
   line: number;
+  /** `run` blocks are shown with a Run button; `solution` blocks only once the learner asks for them. */
+  kind: 'run' | 'solution';
+  /** Id of the step (`##` section) the block is in; absent before the first step. */
+  step?: string;
+}
+
+/** A script that tells whether the learner did a step: exit 0 passes. */
+export interface CheckBlock {
+  step: string;
+  node: string;
+  script: string;
+  /** Re-run in the background until it passes, instead of only when the learner asks. */
+  watch: boolean;
+  line: number;
+}
+
+export interface QuizOption {
+  /** Inline HTML (sanitised). */
+  html: string;
+  correct: boolean;
+  /** Why this option is right or wrong, shown after answering; inline HTML. */
+  whyHtml?: string;
+}
+
+export interface Quiz {
+  /** Unique in the lesson and stable while the lesson's steps keep their titles. */
+  id: string;
+  step?: string;
+  line: number;
+  questionHtml: string;
+  options: QuizOption[];
+  explanationHtml?: string;
+  /** More than one option is correct: the learner picks all of them. */
+  multiple: boolean;
+}
+
+/** A `##` section of a lesson: what progress counts. */
+export interface LessonStep {
+  /** From the heading's text, e.g. `running-in-the-background`; unique in the lesson. */
+  id: string;
+  title: string;
+  line: number;
+  /** `run` and `solution` blocks, in document order. */
+  blocks: RunnableBlock[];
+  checks: CheckBlock[];
+  /** Sanitised HTML of each hint, in the order they are revealed. */
+  hints: string[];
+  solutions: RunnableBlock[];
+  /** Ids of the step's quizzes. */
+  quizzes: string[];
+}
+
+/** A file of the lesson's `files/` folder, placed under /root/ in node1 when a session starts. */
+export interface LessonFile {
+  /** Relative to /root/, with `/` separators, e.g. `app/Dockerfile`. */
+  path: string;
+  base64: string;
+  executable: boolean;
 }
 
 export interface LessonSummary {
@@ -39,6 +97,8 @@ export interface LessonSummary {
   minutes?: number;
   level: Level;
   nodes: number;
+  /** Ids of the steps that have a check: the lesson is done when all of them passed. */
+  checkedSteps: string[];
 }
 
 export interface ModuleSummary {
@@ -51,8 +111,14 @@ export interface ModuleSummary {
 /** What the lesson page needs to render one lesson. */
 export interface LessonContent extends LessonSummary {
   html: string;
+  /** Every `run` and `solution` block in document order. */
   blocks: RunnableBlock[];
+  steps: LessonStep[];
+  quizzes: Quiz[];
   prerequisites: { id: string; title: string }[];
+  /** Shell commands run in node1 (after `files` are placed) when a session starts. */
+  setup: string[];
+  files: LessonFile[];
 }
 
 export function formatLessonError(error: LessonError): string {

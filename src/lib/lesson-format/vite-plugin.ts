@@ -1,6 +1,6 @@
 import path from 'node:path';
-import type { Plugin, ViteDevServer } from 'vite';
-import { catalogueSummary, lessonContent, loadCatalogue, type Catalogue } from './catalogue.ts';
+import { searchForWorkspaceRoot, type Plugin, type ViteDevServer } from 'vite';
+import { catalogueSummary, defaultReferenceUrl, lessonContent, loadCatalogue, type Catalogue, type CatalogueLesson } from './catalogue.ts';
 import { formatLessonError } from './types.ts';
 
 const CATALOGUE_ID = 'virtual:lessons';
@@ -17,6 +17,9 @@ export interface LessonsPluginOptions {
  * plus one lazily imported module per lesson, so the catalogue page does not carry every lesson
  * body. A build with lesson errors fails listing them all; in dev they show in Vite's overlay and
  * the valid lessons keep working.
+ *
+ * Images and files a lesson links to are imported with `?url`, so Vite serves them in dev and
+ * emits them (hashed) into the build; the lesson's HTML gets their final URLs.
  */
 export function lessonsPlugin(options: LessonsPluginOptions): Plugin {
   const dir = path.resolve(options.dir);
@@ -30,6 +33,17 @@ export function lessonsPlugin(options: LessonsPluginOptions): Plugin {
 
   return {
     name: 'berth-lessons',
+
+    config() {
+      // The lessons folder may live outside the project (BERTH_LESSONS_DIR); its images must
+      // still be servable in dev.
+      return {
+        server: { fs: { allow: [searchForWorkspaceRoot(process.cwd()), dir] } },
+        // Lesson files stay files: a browser will not open a link to a data: URL, and diagrams
+        // are cached better on their own than inside each lesson's script.
+        build: { assetsInlineLimit: (file: string) => (path.resolve(file).startsWith(dir + path.sep) ? false : undefined) },
+      };
+    },
 
     configResolved(config) {
       isBuild = config.command === 'build';
@@ -53,7 +67,7 @@ export function lessonsPlugin(options: LessonsPluginOptions): Plugin {
       const lessonId = id.slice(RESOLVED.length + LESSON_PREFIX.length);
       const lesson = c.lessons.get(lessonId);
       if (!lesson) return `export default undefined;`;
-      return lessonModule(JSON.stringify(lessonContent(c, lesson)), !isBuild);
+      return lessonModule(c, lesson, !isBuild);
     },
 
     configureServer(server) {
@@ -93,8 +107,21 @@ function catalogueModule(catalogue: Catalogue): string {
   ].join('\n');
 }
 
-function lessonModule(json: string, hot: boolean): string {
-  const code = `const lesson = ${json};\nexport default lesson;\n`;
+function lessonModule(catalogue: Catalogue, lesson: CatalogueLesson, hot: boolean): string {
+  const imports: string[] = [];
+  const urls = lesson.targets.map((target, index) => {
+    if (target.kind !== 'asset') return JSON.stringify(defaultReferenceUrl(lesson, index));
+    imports.push(`import asset${index} from ${JSON.stringify(`${target.file}?url`)};`);
+    return `asset${index} + ${JSON.stringify(lesson.references[index]!.fragment)}`;
+  });
+  const json = JSON.stringify(lessonContent(catalogue, lesson, { keepPlaceholders: true }));
+  const code = `${imports.join('\n')}
+const lesson = ${json};
+const urls = [${urls.join(', ')}];
+const attribute = (text) => String(text).replace(/&/g, '&amp;').replace(/"/g, '&quot;');
+lesson.html = lesson.html.replace(/(src|href)="berth-ref:(\\d+)"/g, (whole, name, index) => urls[index] === undefined ? whole : name + '="' + attribute(urls[index]) + '"');
+export default lesson;
+`;
   if (!hot) return code;
   // The lesson page listens for this event and swaps the body in place, keeping the terminal.
   return `${code}if (import.meta.hot) {

@@ -18,6 +18,8 @@ export function parseYamlFields<T>(
   knownKeys: readonly string[],
   file: string,
   firstLine = 1,
+  /** The keys allowed in a nested map, by its path, for did-you-mean suggestions there. */
+  nestedKeys?: (path: (string | number)[]) => readonly string[] | undefined,
 ): Validated<T> {
   const lines = new LineCounter();
   const doc = parseDocument(source, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
@@ -48,15 +50,19 @@ export function parseYamlFields<T>(
   const errors: LessonError[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {
+      const at = issue.path.map((part) => (typeof part === 'symbol' ? String(part) : part));
+      const candidates = at.length === 0 ? knownKeys : (nestedKeys?.(at) ?? []);
       for (const key of issue.keys) {
-        const guess = closest(key, knownKeys);
+        const guess = closest(key, candidates);
         errors.push({
           file,
-          line: lineOf(keyOffset(doc, key) ?? 0),
-          field: key,
+          line: lineOf(keyOffset(doc, key, at) ?? 0),
+          field: [...at, key].join('.'),
           message: guess
             ? `unknown key; did you mean "${guess}"?`
-            : `unknown key; the keys are ${knownKeys.join(', ')}`,
+            : candidates.length > 0
+              ? `unknown key; the keys are ${candidates.join(', ')}`
+              : 'unknown key; remove it',
         });
       }
       continue;
@@ -80,9 +86,10 @@ function yamlProblem(code: string, message: string): string {
   return `invalid YAML: ${message.replace(/\.$/, '').replace(/^./, (c) => c.toLowerCase())}`;
 }
 
-function keyOffset(doc: Document, key: string): number | undefined {
-  if (!isMap(doc.contents)) return undefined;
-  for (const pair of doc.contents.items) {
+function keyOffset(doc: Document, key: string, at: (string | number)[] = []): number | undefined {
+  const map: unknown = at.length === 0 ? doc.contents : doc.getIn(at, true);
+  if (!isMap(map)) return undefined;
+  for (const pair of map.items) {
     if (isScalar(pair.key) && pair.key.value === key) return pair.key.range?.[0];
   }
   return undefined;

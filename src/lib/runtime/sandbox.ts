@@ -321,6 +321,8 @@ function parseControl(text: string): ControlMessage | undefined {
       case 'session':
       case 'expiring':
       case 'expired':
+      case 'idle':
+      case 'ports':
       case 'error':
         return message as ControlMessage;
       default:

@@ -1,4 +1,13 @@
-import { RuntimeError, type ChannelStatus, type Runtime, type RuntimeSession, type TerminalChannel } from '../../lib/runtime/types.ts';
+import type { Exec } from '../../lib/lesson-format/provision.ts';
+import {
+  RuntimeError,
+  type ChannelStatus,
+  type ExecResult,
+  type QueuePlace,
+  type Runtime,
+  type RuntimeSession,
+  type TerminalChannel,
+} from '../../lib/runtime/types.ts';
 
 export type Phase =
   /** No session: the learner has not pressed Start (or ended it). */
@@ -13,6 +22,13 @@ export type Phase =
 
 const SOON_MS = 10 * 60_000;
 const storageKey = (lesson: string) => `berth:session:${lesson}`;
+const preparedKey = (session: string) => `berth:prepared:${session}`;
+
+/**
+ * Gets a new session ready for the lesson (its files and setup) before the learner gets the
+ * terminal. `progress` reports what it is doing.
+ */
+export type Prepare = (exec: Exec, progress: (message: string) => void) => Promise<void>;
 
 /**
  * One lesson's sandbox session as the page sees it: its phase, its terminals and its time left.
@@ -27,6 +43,12 @@ export class LessonSession {
   channels = $state.raw<TerminalChannel[]>([]);
   expiresAt = $state<number>();
   now = $state(Date.now());
+  /** Set while every sandbox is taken and the learner waits in line. */
+  queue = $state<QueuePlace>();
+  /** Listening ports by machine, as the server reports them. */
+  ports = $state<Record<string, number[]>>({});
+  /** A node being added or removed (the buttons wait for it). */
+  changingNodes = $state(false);
 
   readonly remainingMs = $derived(this.expiresAt === undefined ? undefined : Math.max(0, this.expiresAt - this.now));
   readonly expiringSoon = $derived(this.remainingMs !== undefined && this.remainingMs < SOON_MS && this.phase !== 'expired');
@@ -35,11 +57,29 @@ export class LessonSession {
   private pending: { node: string; command: string; interrupt: boolean }[] = [];
   private retry: () => Promise<void> = () => this.start();
   private disposed = false;
+  private stopWaiting: () => void = () => {};
+  /** The server said the session ended for idleness; the notice says so. */
+  private idleEnded = false;
 
   constructor(
     readonly lesson: string,
     private readonly runtime: Runtime,
+    private readonly prepare?: Prepare,
   ) {}
+
+  /** Where a port of a machine opens in the browser; undefined until the session is ready. */
+  portUrl(node: string, port: number, path = '/'): string | undefined {
+    const session = this.session;
+    if (!session || this.phase !== 'ready') return undefined;
+    return this.runtime.portUrl(session.id, node, port) + path.replace(/^\//, '');
+  }
+
+  /** Runs a command in one of the session's machines (for checks); fails without a session. */
+  exec(node: string, cmd: string[]): Promise<ExecResult> {
+    const session = this.session;
+    if (!session) return Promise.reject(new RuntimeError('no_session', 'Start the sandbox first.'));
+    return this.runtime.exec(session.id, node, cmd);
+  }
 
   /** Called once when the page opens: re-attach to the session this tab had, if it still exists. */
   async resume(): Promise<void> {
@@ -53,9 +93,16 @@ export class LessonSession {
       if (this.disposed) return;
       if (!session) {
         sessionStorage.removeItem(storageKey(this.lesson));
+        sessionStorage.removeItem(preparedKey(id));
         this.phase = 'idle';
         this.message = 'Your previous session has ended. Start a new one when you are ready.';
         return;
+      }
+      // A reload during preparation left it unfinished: do it again (files are rewritten whole).
+      if (!sessionStorage.getItem(preparedKey(session.id))) {
+        this.phase = 'starting';
+        await this.prepareSession(session);
+        if (this.disposed) return;
       }
       this.attach(session);
     } catch (error) {
@@ -69,22 +116,83 @@ export class LessonSession {
     this.phase = 'starting';
     this.message = undefined;
     try {
-      const session = await this.runtime.startSession(this.lesson);
+      const waiting = new AbortController();
+      this.stopWaiting = () => waiting.abort();
+      const session = await this.runtime.startSession(this.lesson, (place) => (this.queue = place), waiting.signal);
+      this.queue = undefined;
       if (this.disposed) {
         void this.runtime.endSession(session.id).catch(() => undefined);
         return;
       }
       sessionStorage.setItem(storageKey(this.lesson), session.id);
+      try {
+        await this.prepareSession(session);
+      } catch (error) {
+        // A half-prepared sandbox would mislead the learner; a fresh one is cheap.
+        sessionStorage.removeItem(storageKey(this.lesson));
+        void this.runtime.endSession(session.id).catch(() => undefined);
+        throw error;
+      }
+      if (this.disposed) return;
       this.attach(session);
     } catch (error) {
       this.fail(error);
     }
   }
 
+  private async prepareSession(session: RuntimeSession): Promise<void> {
+    if (this.prepare) {
+      const exec: Exec = (node, cmd) => this.runtime.exec(session.id, node, cmd);
+      await this.prepare(exec, (message) => {
+        if (!this.disposed) this.message = message;
+      });
+    }
+    sessionStorage.setItem(preparedKey(session.id), '1');
+    this.message = undefined;
+  }
+
+  /** Adds the next machine (up to node5) to the running session. */
+  async addNode(): Promise<string | undefined> {
+    const session = this.session;
+    if (!session || this.changingNodes) return undefined;
+    this.changingNodes = true;
+    try {
+      const name = await this.runtime.addInstance(session.id);
+      this.session = { ...session, instances: [...session.instances, name].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })) };
+      this.channels = [...this.channels, this.openChannel(session.id, name)].sort((a, b) =>
+        a.instance.localeCompare(b.instance, 'en', { numeric: true }),
+      );
+      return name;
+    } catch (error) {
+      this.message = describe(error);
+      return undefined;
+    } finally {
+      this.changingNodes = false;
+    }
+  }
+
+  async removeNode(name: string): Promise<void> {
+    const session = this.session;
+    if (!session || name === 'node1' || this.changingNodes) return;
+    this.changingNodes = true;
+    try {
+      this.channels.find((c) => c.instance === name)?.close();
+      this.channels = this.channels.filter((c) => c.instance !== name);
+      this.session = { ...session, instances: session.instances.filter((i) => i !== name) };
+      await this.runtime.removeInstance(session.id, name);
+    } catch (error) {
+      this.message = describe(error);
+    } finally {
+      this.changingNodes = false;
+    }
+  }
+
   async end(): Promise<void> {
+    this.stopWaiting();
     const session = this.session;
     this.detach();
     sessionStorage.removeItem(storageKey(this.lesson));
+    if (session) sessionStorage.removeItem(preparedKey(session.id));
     this.phase = 'idle';
     this.message = undefined;
     if (!session) return;
@@ -117,6 +225,7 @@ export class LessonSession {
 
   dispose(): void {
     this.disposed = true;
+    this.stopWaiting();
     this.detach();
   }
 
@@ -128,19 +237,23 @@ export class LessonSession {
     this.ticker = setInterval(() => {
       this.now = Date.now();
     }, 1000);
-    this.channels = session.instances.map((name) => {
-      const channel = this.runtime.openTerminal(session.id, name);
-      channel.on('status', () => this.onChannelStatus());
-      channel.on('control', (message) => {
-        if (message.type === 'session') this.expiresAt = Date.parse(message.expiresAt);
-        else if (message.type === 'expired') this.onExpired();
-      });
-      return channel;
-    });
+    this.channels = session.instances.map((name) => this.openChannel(session.id, name));
     const waiting = this.pending;
     this.pending = [];
     for (const run of waiting) this.run(run.node, run.command, run.interrupt);
     this.onChannelStatus();
+  }
+
+  private openChannel(sessionId: string, name: string): TerminalChannel {
+    const channel = this.runtime.openTerminal(sessionId, name);
+    channel.on('status', () => this.onChannelStatus());
+    channel.on('control', (message) => {
+      if (message.type === 'session') this.expiresAt = Date.parse(message.expiresAt);
+      else if (message.type === 'expired') this.onExpired();
+      else if (message.type === 'ports') this.ports = { ...this.ports, [name]: message.ports };
+      else if (message.type === 'idle') this.idleEnded = true;
+    });
+    return channel;
   }
 
   private onChannelStatus(): void {
@@ -162,7 +275,10 @@ export class LessonSession {
     this.detach();
     sessionStorage.removeItem(storageKey(this.lesson));
     this.phase = 'idle';
-    this.message = 'This session was ended. Start a new one to continue.';
+    this.message = this.idleEnded
+      ? 'This session was ended because nobody used it for a while. Start a new one to continue.'
+      : 'This session was ended. Start a new one to continue.';
+    this.idleEnded = false;
   }
 
   private onExpired(): void {
@@ -172,7 +288,8 @@ export class LessonSession {
   }
 
   private fail(error: unknown): void {
-    if (this.disposed) return;
+    this.queue = undefined;
+    if (this.disposed || (error instanceof RuntimeError && error.code === 'aborted')) return;
     this.detach();
     this.phase = 'error';
     this.message = describe(error);
@@ -185,6 +302,7 @@ export class LessonSession {
     this.channels = [];
     this.session = undefined;
     this.expiresAt = undefined;
+    this.ports = {};
   }
 }
 
