@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { catalogueSummary, formatLessonError, loadCatalogue, parseLesson, type ParseResult } from '../../src/lib/lesson-format/index.ts';
+import { catalogueSummary, formatLessonError, loadCatalogue, parseLesson } from '../../src/lib/lesson-format/index.ts';
+import { errors, ok } from '../support/lesson-results.ts';
 
 const FILE = 'lessons/01-containers/01-first-container/lesson.md';
 
@@ -10,15 +11,6 @@ function lesson(frontMatter: string, body = 'Some text.\n'): string {
   return `---\n${frontMatter}\n---\n${body}`;
 }
 
-function ok(result: ParseResult) {
-  if (!result.ok) throw new Error(`expected a valid lesson, got:\n${result.errors.map(formatLessonError).join('\n')}`);
-  return result.lesson;
-}
-
-function errors(result: ParseResult) {
-  if (result.ok) throw new Error('expected errors, the lesson parsed');
-  return result.errors;
-}
 
 describe('parseLesson', () => {
   it('accepts a valid lesson and fills in defaults', () => {

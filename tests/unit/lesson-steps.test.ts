@@ -1,7 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
-  formatLessonError,
   lessonContent,
   loadCatalogue,
   parseFenceInfo,
@@ -9,21 +8,13 @@ import {
   parsePortLink,
   resolveReferences,
   stepSlug,
-  type ParseResult,
 } from '../../src/lib/lesson-format/index.ts';
+import { errors, ok } from '../support/lesson-results.ts';
 
 const FILE = 'lessons/01-x/01-y/lesson.md';
 const lesson = (body: string, frontMatter = 'title: T\nsummary: S') => `---\n${frontMatter}\n---\n${body}`;
 // Front matter "title: T\nsummary: S" takes lines 1-4, so a body's first line is line 5.
 
-function ok(result: ParseResult) {
-  if (!result.ok) throw new Error(`expected a valid lesson, got:\n${result.errors.map(formatLessonError).join('\n')}`);
-  return result.lesson;
-}
-function errors(result: ParseResult) {
-  if (result.ok) throw new Error('expected errors, the lesson parsed');
-  return result.errors;
-}
 
 describe('fence info', () => {
   it('reads every block kind and its options', () => {
