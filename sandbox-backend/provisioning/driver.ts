@@ -113,7 +113,12 @@ export class SandboxDriver {
     try {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(
-          () => reject(new Error(`its inner dockerd did not answer within ${this.options.readyTimeoutMs} ms; last output: ${err.trim() || '(none)'}`)),
+          () =>
+            reject(
+              new Error(
+                `it was not ready (inner dockerd answering, registry mirror reachable) within ${this.options.readyTimeoutMs} ms; last output: ${err.trim() || '(none)'}`,
+              ),
+            ),
           this.options.readyTimeoutMs,
         );
         stdout.on('data', (chunk: Buffer) => {
