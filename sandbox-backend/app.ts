@@ -59,7 +59,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   const store = new SessionStore(config.dbPath);
   const metrics = backendMetrics();
   const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
-  const pool = new WarmPool(driver, config.pool, log.child({ component: 'pool' }));
+  const pool = new WarmPool(driver, { ...config.pool, refillDelayMs: 1_500 }, log.child({ component: 'pool' }));
   const sessions = new SessionService(
     store,
     pool,

@@ -15,6 +15,11 @@ export interface PoolOptions {
   refillConcurrency?: number;
   /** Wait before trying again after a failed start (a transient engine error should not empty the pool for good). */
   retryDelayMs?: number;
+  /**
+   * Wait after handing out a sandbox before booting its replacement: a boot takes the CPU the
+   * learner's first prompt needs (measured: warm time to prompt 110 ms without, 170-280 ms with).
+   */
+  refillDelayMs?: number;
 }
 
 export interface PoolStats {
@@ -64,7 +69,9 @@ export class WarmPool {
     const ready = this.idle.shift();
     if (ready) {
       this.inUse++;
-      this.refill();
+      const delay = this.options.refillDelayMs ?? 0;
+      if (delay > 0) setTimeout(() => this.refill(), delay).unref();
+      else this.refill();
       return ready;
     }
     if (this.total() >= this.options.max) {

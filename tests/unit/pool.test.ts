@@ -1,5 +1,5 @@
 // The pool's bookkeeping with a stand-in driver: pure logic, no engine.
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../sandbox-backend/log.ts';
 import type { Sandbox, SandboxDriver } from '../../sandbox-backend/provisioning/driver.ts';
 import { CapacityError, WarmPool } from '../../sandbox-backend/scheduling/pool.ts';
@@ -103,5 +103,24 @@ describe('the warm pool', () => {
     await p.close();
     expect(driver.destroyed.sort()).toEqual(['sbx-1', 'sbx-2']);
     await expect(p.acquire()).rejects.toBeInstanceOf(CapacityError);
+  });
+});
+
+describe('the refill after a hand-out', () => {
+  it('waits the configured delay, so the replacement boot does not slow the first prompt', async () => {
+    vi.useFakeTimers();
+    try {
+      const driver = new StandInDriver();
+      const p = new WarmPool(driver as unknown as SandboxDriver, { idle: 1, max: 4, refillDelayMs: 1500 }, quiet);
+      p.refill();
+      driver.finishBoots();
+      await vi.waitFor(() => expect(p.stats().idle).toBe(1));
+      await p.acquire();
+      expect(p.stats().starting).toBe(0);
+      vi.advanceTimersByTime(1500);
+      expect(p.stats().starting).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
