@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { lessonsPlugin } from './src/lib/lesson-format/vite-plugin.ts';
+import { precompress } from './src/lib/precompress.ts';
 
 const here = (relative: string) => fileURLToPath(new URL(relative, import.meta.url));
 
@@ -12,7 +13,11 @@ export default defineConfig({
   // index.html lives in src/ because the repository's top level is reserved.
   root: here('src'),
   publicDir: here('public'),
-  plugins: [svelte({ configFile: false }), lessonsPlugin({ dir: process.env.BERTH_LESSONS_DIR ?? here('lessons') })],
+  plugins: [
+    svelte({ configFile: false }),
+    lessonsPlugin({ dir: process.env.BERTH_LESSONS_DIR ?? here('lessons') }),
+    precompress(here('dist')),
+  ],
   server: {
     port: 8080,
     strictPort: true,

@@ -36,3 +36,20 @@ test('published ports show as links that reach the server, and nodes can be adde
   await page.getByRole('button', { name: 'End session' }).click();
   await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeVisible();
 });
+
+test('the UI arrives compressed and cacheable', async ({ page }) => {
+  const scripts: { url: string; encoding: string | undefined; cache: string | undefined }[] = [];
+  page.on('response', (response) => {
+    if (response.url().endsWith('.js')) {
+      const headers = response.headers();
+      scripts.push({ url: response.url(), encoding: headers['content-encoding'], cache: headers['cache-control'] });
+    }
+  });
+  await page.goto('/lessons/containers/first-container');
+  await expect(page.getByRole('button', { name: 'Start', exact: true })).toBeVisible();
+  expect(scripts.length).toBeGreaterThan(0);
+  for (const script of scripts) {
+    expect(script.encoding, script.url).toMatch(/^(br|gzip)$/);
+    expect(script.cache, script.url).toContain('immutable');
+  }
+});
