@@ -22,6 +22,8 @@ export const CLOSE_SHELL_EXITED = 4002;
 
 const controlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resize'), cols: z.number().int().min(2).max(1000), rows: z.number().int().min(1).max(500) }),
+  // The client's terminal is behind (paused: true) or has caught up (false): browser-side flow control.
+  z.object({ type: z.literal('flow'), paused: z.boolean() }),
 ]);
 
 export function parseControl(text: string): { ok: true; message: z.infer<typeof controlMessage> } | { ok: false; error: string } {
@@ -35,7 +37,7 @@ export function parseControl(text: string): { ok: true; message: z.infer<typeof 
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const where = issue.path.length ? ` at "${issue.path.join('.')}"` : '';
-    return { ok: false, error: `Invalid control message${where}: ${issue.message}. Known: {"type":"resize","cols","rows"}.` };
+    return { ok: false, error: `Invalid control message${where}: ${issue.message}. Known: {"type":"resize","cols","rows"}, {"type":"flow","paused"}.` };
   }
   return { ok: true, message: parsed.data };
 }
@@ -95,7 +97,7 @@ function serveTerminal(
   let subscription: Subscription | undefined;
   let closed = false;
   // Keystrokes and resizes sent while the shell is being attached are kept, in order.
-  const early: Array<Buffer | { cols: number; rows: number }> = [];
+  const early: Array<Buffer | { cols: number; rows: number } | { paused: boolean }> = [];
 
   const sendControl = (message: Record<string, unknown>) => {
     if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
@@ -136,9 +138,12 @@ function serveTerminal(
     }
     const control = parseControl(data.toString('utf8'));
     if (!control.ok) return sendControl({ type: 'error', message: control.error });
-    const { cols, rows } = control.message;
-    if (subscription) subscription.resize(cols, rows);
-    else early.push({ cols, rows });
+    const message = control.message;
+    if (message.type === 'flow') {
+      if (subscription) subscription.flow(message.paused);
+      else early.push({ paused: message.paused });
+    } else if (subscription) subscription.resize(message.cols, message.rows);
+    else early.push({ cols: message.cols, rows: message.rows });
   });
 
   try {
@@ -170,6 +175,7 @@ function serveTerminal(
       if (ws.readyState === ws.OPEN) ws.send(Buffer.concat([RESET, subscribed.replay]), { binary: true });
       for (const item of early.splice(0)) {
         if (Buffer.isBuffer(item)) subscribed.write(item);
+        else if ('paused' in item) subscribed.flow(item.paused);
         else subscribed.resize(item.cols, item.rows);
       }
     })

@@ -30,7 +30,7 @@ export const REGISTRY_IMAGE = 'berth/registry:latest';
 /** Folder of the recipe files (this file's folder). */
 export const recipesDir = path.dirname(fileURLToPath(import.meta.url));
 
-export type RecipeName = 'sandbox-base' | 'sandbox' | 'debian' | 'nginx' | 'hello-world' | 'busybox' | 'registry' | 'gcc';
+export type RecipeName = 'sandbox-base' | 'sandbox' | 'debian' | 'nginx' | 'hello-world' | 'busybox' | 'registry' | 'gcc' | 'learner-registry' | 'docker-cli';
 
 /** How the filesystem of an image comes to be before its Dockerfile (if any) adds metadata. */
 export type Rootfs =
@@ -80,6 +80,8 @@ export const learnerImages: LearnerImage[] = [
   { name: 'debian', repository: 'library/debian', tags: ['bookworm-slim', 'bookworm', '12', 'latest'], recipe: 'debian' },
   { name: 'nginx', repository: 'library/nginx', tags: ['latest', 'stable'], recipe: 'nginx' },
   { name: 'gcc', repository: 'library/gcc', tags: ['12', 'latest'], recipe: 'gcc' },
+  { name: 'registry', repository: 'library/registry', tags: ['2', 'latest'], recipe: 'learner-registry' },
+  { name: 'docker', repository: 'library/docker', tags: ['cli'], recipe: 'docker-cli' },
 ];
 
 /** The engine-local name of a learner image, which is also the name it is pushed under. */
@@ -170,6 +172,24 @@ export const recipes: Recipe[] = [
     debFiles: [{ pkg: 'docker-registry', path: 'usr/bin/docker-registry', as: 'docker-registry' }],
     // debian: its FROM; sandbox-base: the CA bundle it copies.
     dependsOn: ['debian', 'sandbox-base'],
+  },
+  {
+    name: 'learner-registry',
+    title: 'registry learner image',
+    dir: 'learner-registry',
+    tags: learnerTags('learner-registry'),
+    dockerfile: true,
+    debFiles: [{ pkg: 'docker-registry', path: 'usr/bin/docker-registry', as: 'docker-registry' }],
+    dependsOn: ['busybox'],
+  },
+  {
+    name: 'docker-cli',
+    title: 'docker CLI learner image',
+    dir: 'docker-cli',
+    tags: learnerTags('docker-cli'),
+    dockerfile: true,
+    debFiles: [{ pkg: 'docker.io', path: 'usr/bin/docker', as: 'docker' }],
+    dependsOn: ['busybox'],
   },
 ];
 

@@ -21,6 +21,8 @@ export interface Subscription {
   replay: Buffer;
   write(data: Buffer): void;
   resize(cols: number, rows: number): void;
+  /** The viewer's own terminal is behind (true) or caught up (false): the shell waits for it. */
+  flow(paused: boolean): void;
   unsubscribe(): void;
 }
 
@@ -35,6 +37,8 @@ const DEFAULTS: HubOptions = { replayBytes: 256 * 1024, highWater: 1024 * 1024, 
 interface Member {
   subscriber: TerminalSubscriber;
   inflight: number;
+  /** The viewer asked to pause (its screen cannot keep up). */
+  blocked: boolean;
 }
 
 export class TerminalHub {
@@ -65,7 +69,7 @@ export class TerminalHub {
   async subscribe(subscriber: TerminalSubscriber, size: { cols: number; rows: number }): Promise<Subscription> {
     if (this.closed) throw new Error('The terminal is closed.');
     const terminal = await this.attach(size);
-    const member: Member = { subscriber, inflight: 0 };
+    const member: Member = { subscriber, inflight: 0, blocked: false };
     this.members.add(member);
     // The newest viewer's size wins, as when a terminal window is resized.
     this.resize(terminal, size.cols, size.rows);
@@ -73,6 +77,10 @@ export class TerminalHub {
       replay: this.replay(),
       write: (data) => this.write(data),
       resize: (cols, rows) => this.terminal && this.resize(this.terminal, cols, rows),
+      flow: (paused) => {
+        member.blocked = paused;
+        this.pace();
+      },
       unsubscribe: () => {
         this.members.delete(member);
         this.pace();
@@ -129,16 +137,20 @@ export class TerminalHub {
     this.pace();
   }
 
-  /** Pause the shell while any viewer is far behind; resume when all have caught up. */
+  /** Pause the shell while any viewer is far behind (or asked to pause); resume when all have caught up. */
   private pace(): void {
     const stream = this.terminal?.stream;
     if (!stream) return;
     let worst = 0;
-    for (const member of this.members) worst = Math.max(worst, member.inflight);
-    if (!this.paused && worst > this.options.highWater) {
+    let blocked = false;
+    for (const member of this.members) {
+      worst = Math.max(worst, member.inflight);
+      blocked ||= member.blocked;
+    }
+    if (!this.paused && (blocked || worst > this.options.highWater)) {
       this.paused = true;
       stream.pause();
-    } else if (this.paused && worst < this.options.lowWater) {
+    } else if (this.paused && !blocked && worst < this.options.lowWater) {
       this.paused = false;
       stream.resume();
     }

@@ -85,6 +85,22 @@ describe('the terminal WebSocket', () => {
     expect(numbered[0]).toBe('line-1');
   });
 
+  it('holds a flooding command at the source while the client says its screen is behind, losing nothing', async () => {
+    const term = await connect({ cols: 80, rows: 24 });
+    await term.waitForText('root@node1:');
+    const running = async () =>
+      (await api(backend.url, 'POST', `/api/sessions/${sessionId}/instances/node1/exec`, { cmd: ['sh', '-c', 'pgrep -x seq >/dev/null && echo yes || echo no'] })).json.output.trim();
+    term.sendControl(JSON.stringify({ type: 'flow', paused: true }));
+    term.type('clear; seq 1 300000 | sed s/^/n-/; echo flood-done\r');
+    await waitFor('seq to start', async () => (await running()) === 'yes');
+    // 2 MB cannot fit in the buffers between the shell and us: while paused, seq stays blocked.
+    for (let i = 0; i < 5; i++) expect(await running()).toBe('yes');
+    expect(term.text()).not.toContain('flood-done');
+    term.sendControl(JSON.stringify({ type: 'flow', paused: false }));
+    await term.waitForText(/^flood-done$/m, 60_000);
+    expect(term.text()).toMatch(/^n-300000$/m);
+  });
+
   it('shows the same shell in two tabs at once', async () => {
     const left = await connect();
     const right = await connect();

@@ -4,8 +4,10 @@ import { parseControl } from '../../sandbox-backend/handlers/terminal.ts';
 import { newSessionId } from '../../sandbox-backend/sessions/service.ts';
 
 describe('terminal control messages', () => {
-  it('accepts a resize', () => {
+  it('accepts a resize and flow control', () => {
     expect(parseControl('{"type":"resize","cols":120,"rows":40}')).toEqual({ ok: true, message: { type: 'resize', cols: 120, rows: 40 } });
+    expect(parseControl('{"type":"flow","paused":true}')).toEqual({ ok: true, message: { type: 'flow', paused: true } });
+    expect(parseControl('{"type":"flow","paused":"yes"}')).toMatchObject({ ok: false, error: expect.stringMatching(/"paused"/) });
   });
 
   it('explains what is wrong with a malformed one', () => {

@@ -125,3 +125,23 @@ describe('the terminal hub', () => {
     expect(next.replay.toString()).toBe('');
   });
 });
+
+describe('browser-side flow control', () => {
+  it('pauses the shell while any viewer says its screen is behind, and resumes when none is', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet);
+    const a = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    const b = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    a.flow(true);
+    expect(fake.terminal.stream.isPaused()).toBe(true);
+    b.flow(true);
+    a.flow(false);
+    expect(fake.terminal.stream.isPaused()).toBe(true);
+    b.flow(false);
+    expect(fake.terminal.stream.isPaused()).toBe(false);
+    // A viewer that leaves while paused does not hold the shell.
+    a.flow(true);
+    a.unsubscribe();
+    expect(fake.terminal.stream.isPaused()).toBe(false);
+  });
+});

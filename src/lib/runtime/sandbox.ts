@@ -151,6 +151,9 @@ const CLOSE_EXPIRED = 4000;
 const CLOSE_ENDED = 4001;
 const CLOSE_SHELL_EXITED = 4002;
 const MAX_QUEUED_BYTES = 64 * 1024;
+/** Bytes xterm may have waiting to be drawn before the shell is paused, and the mark to resume at. */
+const FLOW_HIGH = 2 * 1024 * 1024;
+const FLOW_LOW = 256 * 1024;
 
 class SandboxChannel implements TerminalChannel {
   status: ChannelStatus = 'connecting';
@@ -158,6 +161,7 @@ class SandboxChannel implements TerminalChannel {
   private size: { cols: number; rows: number } | undefined;
   private queue: Uint8Array[] = [];
   private queuedBytes = 0;
+  private flowPaused = false;
   private attempt = 0;
   private lastShellExit = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
@@ -201,6 +205,13 @@ class SandboxChannel implements TerminalChannel {
     this.sendSize();
   }
 
+  backlog(bytes: number): void {
+    const paused = this.flowPaused ? bytes > FLOW_LOW : bytes > FLOW_HIGH;
+    if (paused === this.flowPaused) return;
+    this.flowPaused = paused;
+    if (this.socket?.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify({ type: 'flow', paused }));
+  }
+
   close(): void {
     this.setStatus('closed');
     this.stop();
@@ -220,6 +231,8 @@ class SandboxChannel implements TerminalChannel {
       this.attempt = 0;
       this.setStatus('open');
       this.sendSize();
+      // A new connection starts unpaused on the server; say so if the screen is still behind.
+      if (this.flowPaused) socket.send(JSON.stringify({ type: 'flow', paused: true }));
       for (const bytes of this.queue) socket.send(bytes);
       this.queue = [];
       this.queuedBytes = 0;

@@ -77,6 +77,11 @@ export interface TerminalChannel {
   send(data: string | Uint8Array): void;
   /** The size is remembered and sent again after every reconnect. */
   resize(cols: number, rows: number): void;
+  /**
+   * Flow control: the screen is this many bytes behind what it was given. Above a high mark the
+   * machine's output is paused at the source; below a low mark it resumes.
+   */
+  backlog(bytes: number): void;
   on<E extends keyof ChannelEvents>(event: E, listener: ChannelEvents[E]): () => void;
   close(): void;
 }
