@@ -60,6 +60,9 @@ export class SandboxError extends Error {
 
 /** Exec output kept for the API: the tail, so the end of a long build log survives. */
 const EXEC_OUTPUT_LIMIT = 1024 * 1024;
+/** The environment of every terminal attached to a sandbox (the benchmark's floor uses it too). */
+export const TERMINAL_ENV = ['TERM=xterm-256color', 'SHELL=/bin/bash', 'LANG=C.UTF-8', 'HOME=/root'];
+
 /** The socket of the persistent shell inside each sandbox (on the sandbox's /run tmpfs). */
 const SHELL_SOCKET = '/run/berth/shell.sock';
 
@@ -296,7 +299,7 @@ export class SandboxDriver {
       AttachStdout: true,
       AttachStderr: true,
       Tty: true,
-      Env: ['TERM=xterm-256color', 'SHELL=/bin/bash', 'LANG=C.UTF-8', 'HOME=/root'],
+      Env: TERMINAL_ENV,
       WorkingDir: '/root',
     });
     const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as unknown as Duplex;
