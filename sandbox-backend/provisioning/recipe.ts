@@ -29,6 +29,8 @@ export interface SandboxSpec {
   memoryBytes: number;
   cpus: number;
   pids: number;
+  /** Whether the sandbox's network reaches beyond it; without, berth-init makes outside lookups fail fast. */
+  internet: boolean;
 }
 
 export function containerName(namespace: string, sandboxId: string): string {
@@ -72,7 +74,7 @@ export function sandboxLabels(namespace: string, sandboxId: string): Record<stri
 }
 
 export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptions {
-  const env = [`BERTH_HOSTNAME=${spec.hostname}`];
+  const env = [`BERTH_HOSTNAME=${spec.hostname}`, `BERTH_INTERNET=${spec.internet ? 1 : 0}`];
   if (spec.registryMirror) env.push(`BERTH_REGISTRY_MIRROR=${spec.registryMirror}`);
   return {
     name: containerName(spec.namespace, spec.sandboxId),

@@ -12,6 +12,7 @@ const spec = {
   memoryBytes: 1024 ** 3,
   cpus: 1,
   pids: 1000,
+  internet: false,
 };
 
 describe('the sandbox recipe', () => {
@@ -40,6 +41,8 @@ describe('the sandbox recipe', () => {
     // The node name lives inside (berth-init) and in network aliases; Docker's DNS would also
     // answer for the configured hostname, so that one is unique.
     expect(options.Env).toContain('BERTH_HOSTNAME=node1');
+    // Without internet, berth-init makes outside name lookups fail at once.
+    expect(options.Env).toContain('BERTH_INTERNET=0');
     expect(options.Hostname).toBe('sbx-1');
   });
 
