@@ -1,0 +1,74 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { api, engine, leftovers, waitFor } from '../support/backend.ts';
+import { TerminalClient } from '../support/terminal.ts';
+
+const namespace = `crash-${randomBytes(4).toString('hex')}`;
+const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-crash-'));
+let child: ChildProcess | undefined;
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** The real entry point in its own process, as `npm start` runs it. */
+async function startProcess(port: number): Promise<string> {
+  const url = `http://127.0.0.1:${port}`;
+  child = spawn(process.execPath, ['--import', 'tsx', 'sandbox-backend/main.ts'], {
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', BERTH_NAMESPACE: namespace, BERTH_DATA_DIR: dataDir, BERTH_POOL_IDLE: '0', BERTH_LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
+  await waitFor(`the backend to answer (log: ${log})`, async () => (await fetch(`${url}/healthz`).catch(() => undefined))?.ok, 60_000);
+  return url;
+}
+
+afterAll(async () => {
+  child?.kill('SIGKILL');
+  const docker = engine();
+  const { containers, volumes } = await leftovers(docker, namespace);
+  await Promise.all(containers.map((id) => docker.getContainer(id).remove({ force: true, v: true }).catch(() => {})));
+  await Promise.all(volumes.map((name) => docker.getVolume(name).remove().catch(() => {})));
+  for (const n of await docker.listNetworks({ filters: { label: [`berth.namespace=${namespace}`] } })) {
+    const network = docker.getNetwork(n.Name);
+    const info = (await network.inspect().catch(() => ({}))) as { Containers?: Record<string, unknown> };
+    for (const id of Object.keys(info.Containers ?? {})) await network.disconnect({ Container: id, Force: true }).catch(() => {});
+    await network.remove().catch(() => {});
+  }
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('survives SIGKILL mid-session: same session, same shell, inner container still running', async () => {
+  const port = await freePort();
+  let url = await startProcess(port);
+  const { json: session } = await api(url, 'POST', '/api/sessions', {});
+  const before = await TerminalClient.open(url, session.id);
+  await before.waitForText('root@node1:~#');
+  before.type('docker run -d --name survivor busybox sleep 3600 >/dev/null && export CRASH_MARK=kept-$((6*7)) && echo ready-for-crash\r');
+  await before.waitForText(/^ready-for-crash$/m);
+
+  const exited = new Promise((resolve) => child!.once('exit', resolve));
+  child!.kill('SIGKILL');
+  await exited;
+  expect(await before.waitForClose()).toBe(1006);
+
+  url = await startProcess(port);
+  expect((await api(url, 'GET', `/api/sessions/${session.id}`)).json).toMatchObject({ id: session.id, expiresAt: session.expiresAt });
+  const after = await TerminalClient.open(url, session.id);
+  after.type('echo mark=$CRASH_MARK; docker ps --format "{{.Names}} {{.Status}}"\r');
+  await after.waitForText('mark=kept-42');
+  await after.waitForText(/^survivor Up/m);
+  after.close();
+  await api(url, 'DELETE', `/api/sessions/${session.id}`);
+  expect(await leftovers(engine(), namespace)).toEqual({ containers: [], volumes: [] });
+});
