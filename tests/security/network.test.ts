@@ -28,8 +28,8 @@ beforeAll(async () => {
   const [name, endpoint] = Object.entries(aSandbox.NetworkSettings.Networks)[0]!;
   const network = await backend.engine.getNetwork(name).inspect();
   aNetwork = {
-    bridge: network.Options['com.docker.network.bridge.name'],
-    subnet: network.IPAM.Config[0].Subnet,
+    bridge: network.Options?.['com.docker.network.bridge.name'] ?? '',
+    subnet: network.IPAM?.Config?.[0]?.Subnet ?? '',
     gateway: endpoint.Gateway,
   };
   expect(network.Internal).toBe(true);
