@@ -1,7 +1,7 @@
 /**
  * How a sandbox container is made: the one place that decides its privileges and limits.
  *
- * `--privileged` is neither needed nor possible here (see docs/security.md). The sandbox gets the
+ * Docker's privileged mode is neither needed nor possible here (see docs/security.md). The sandbox gets the
  * capabilities an inner dockerd needs and no more: no SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_BOOT,
  * SYS_PTRACE of the host, and the device cgroup keeps Docker's default allowlist, so a root user
  * inside can mknod a host disk but never open it.

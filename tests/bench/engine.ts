@@ -2,6 +2,7 @@
  * Direct Engine API work for the floors: sandboxes started without the backend, from the very
  * container options the backend uses, and the sweep that removes whatever a run created.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
@@ -170,7 +171,7 @@ export async function until<T>(what: string, check: () => Promise<T | undefined 
     } catch (error) {
       last = error;
     }
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
+    await delay(everyMs);
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
 }

@@ -2,6 +2,7 @@
  * A learner's first seconds, as the UI goes through them: create a session, open its terminal,
  * wait for the prompt. Each step is timed so a slow total can be traced to the step that is slow.
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import { PROMPT } from './floors.ts';
 import { openBackendTerminal, waitForOutput, type BackendTerminal } from './tty.ts';
@@ -52,7 +53,7 @@ export async function requestSession(base: string, timeoutMs = 180_000): Promise
   const { ticket } = (JSON.parse(text) as { queued: { ticket: string } }).queued;
   // Polled faster than the UI does (a few seconds), so the bench sees the moment a place frees.
   while (performance.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await delay(200);
     const poll = await fetch(`${base}/api/queue/${encodeURIComponent(ticket)}`, { headers, signal: AbortSignal.timeout(10_000) });
     text = await poll.text();
     if (poll.status !== 200) throw new HttpError(poll.status, text);
