@@ -92,6 +92,8 @@ describe('sessions against the real engine', () => {
   });
 
   it('rejects bad input with a message naming the problem, creating nothing', async () => {
+    // Let the pool finish replacing sandboxes handed out earlier, so only this test's effects count.
+    await backend.app.pool.whenFilled();
     const before = await leftovers(backend.engine, backend.namespace);
     const cases: [string, string, unknown, RegExp][] = [
       ['POST', '/api/sessions', '{not json', /not valid JSON/],
