@@ -1,10 +1,11 @@
 /**
  * The registry mirror: a container on the engine that sandboxes' inner dockerd uses as
  * --registry-mirror, so that `docker pull nginx` inside a sandbox works with no internet.
- * Learner images are pushed to it through the port it publishes on the engine host's loopback.
+ * It is read-only: learner images are pushed to a writable twin on the same storage, published
+ * on the engine host's loopback only (see ensureRegistry).
  *
- * Its home is the network `berth`; the backend also attaches it to each sandbox's network under
- * the mirror's host name (see provisioning/driver.ts).
+ * Their home is the network `berth`; the backend also attaches the mirror, and only the mirror,
+ * to each sandbox's network under the mirror's host name (see provisioning/driver.ts).
  */
 import { inspectImages } from './build.ts';
 import { MIRROR_PUSH_HOST, REGISTRY_IMAGE, learnerImages, mirrorTag, type LearnerImage } from './recipes.ts';
@@ -37,7 +38,7 @@ interface ContainerState {
   Id: string;
   Image: string;
   State: { Running: boolean; Restarting: boolean; Status: string };
-  Config: { Env: string[] | null };
+  Config: { Env: string[] | null; Labels: Record<string, string> | null };
   NetworkSettings: { Networks: Record<string, { Aliases: string[] | null }> | null };
 }
 
@@ -65,10 +66,32 @@ async function inspectContainer(name: string): Promise<ContainerState | undefine
   return (JSON.parse(result.stdout) as ContainerState[])[0];
 }
 
+/** The writable instance's name: the mirror's, with this suffix. */
+export const PUSH_CONTAINER_SUFFIX = '-push';
+/** Label carrying what a registry container was made from, to tell when it must be recreated. */
+const SPEC_LABEL = 'berth.registry-spec';
+
+/** One registry container: what ensureContainer compares and creates. */
+interface RegistrySpec {
+  name: string;
+  role: 'registry' | 'registry-push';
+  image: string;
+  imageId: string;
+  network: string;
+  alias?: string;
+  publish?: string;
+  env: string[];
+  config: string;
+}
+
 /**
- * Starts the registry container if it is missing or stopped, and recreates it when its image
- * or settings changed. Its data lives in a volume, so a recreation keeps the pushed images, and
- * the new container joins every network the old one was on, so running sandboxes keep their mirror.
+ * Starts the registry mirror and its writable twin if they are missing or stopped, and recreates
+ * whichever's image or settings changed. Both serve one volume. Sandboxes reach only the mirror,
+ * which is read-only (mirror.yml), so no learner can replace or delete an image that other
+ * sessions pull; scripts/images.ts pushes to the twin, which is published on the engine host's
+ * loopback only and is on no sandbox network. As a pull-through cache the mirror must write
+ * what it caches, and refuses pushes by itself, so it keeps the writable configuration.
+ * A recreated mirror joins every network the old one was on, so running sandboxes keep it.
  */
 export async function ensureRegistry(options: RegistryOptions = {}): Promise<{ changed: boolean }> {
   const image = options.image ?? REGISTRY_IMAGE;
@@ -82,53 +105,65 @@ export async function ensureRegistry(options: RegistryOptions = {}): Promise<{ c
     throw new Error(`the registry image ${image} does not exist on the engine.\n  What to do: build it with npm run images`);
   }
   const env = options.proxyRemoteUrl ? [`REGISTRY_PROXY_REMOTEURL=${options.proxyRemoteUrl}`] : [];
+  const base = { image, imageId: wanted.Id, network, env };
+  // The mirror first: an older Berth published the port from it, which the twin now takes.
+  const mirror = await ensureContainer(
+    { ...base, name: container, role: 'registry', alias: REGISTRY_ALIAS, config: options.proxyRemoteUrl ? 'config.yml' : 'mirror.yml' },
+    log,
+  );
+  const push = await ensureContainer(
+    { ...base, name: `${container}${PUSH_CONTAINER_SUFFIX}`, role: 'registry-push', publish: `127.0.0.1:${REGISTRY_PORT}:${REGISTRY_PORT}`, config: 'config.yml' },
+    log,
+  );
+  return { changed: mirror || push };
+}
 
-  const current = await inspectContainer(container);
+async function ensureContainer(spec: RegistrySpec, log: (line: string) => void): Promise<boolean> {
+  const { name, network } = spec;
+  const what = spec.role === 'registry' ? 'the registry mirror' : 'the registry for pushes';
+  const specLabel = JSON.stringify([spec.imageId, [...spec.env].sort(), spec.alias ?? '', spec.publish ?? '', spec.config]);
+  const current = await inspectContainer(name);
   let otherNetworks: [string, string[]][] = [];
   if (current) {
-    const currentEnv = (current.Config.Env ?? []).filter((e) => e.startsWith('REGISTRY_'));
-    const networks = current.NetworkSettings.Networks ?? {};
-    const upToDate =
-      current.Image === wanted.Id &&
-      JSON.stringify(currentEnv.sort()) === JSON.stringify([...env].sort()) &&
-      (networks[network]?.Aliases ?? []).includes(REGISTRY_ALIAS);
-    if (upToDate) {
-      if (current.State.Running && !current.State.Restarting) return { changed: false };
-      log(`[berth] starting the registry mirror (it was ${current.State.Status})...`);
-      await docker(['start', container], { hint: registryHint(container) });
-      await waitForRegistry(container);
-      return { changed: true };
+    if (current.Config.Labels?.[SPEC_LABEL] === specLabel && current.Image === spec.imageId) {
+      if (current.State.Running && !current.State.Restarting) return false;
+      log(`[berth] starting ${what} (it was ${current.State.Status})...`);
+      await docker(['start', name], { hint: registryHint(name) });
+      await waitForRegistry(name);
+      return true;
     }
     // Docker lists the container's short id among its aliases; the new container has its own.
+    const networks = current.NetworkSettings.Networks ?? {};
     otherNetworks = Object.entries(networks)
-      .filter(([name]) => name !== network && !['bridge', 'host', 'none'].includes(name))
-      .map(([name, endpoint]) => [name, (endpoint.Aliases ?? []).filter((a) => !(a.length >= 12 && current.Id.startsWith(a)))]);
-    log('[berth] recreating the registry mirror (its image or settings changed)...');
-    await docker(['rm', '--force', container]);
+      .filter(([n]) => n !== network && !['bridge', 'host', 'none'].includes(n))
+      .map(([n, endpoint]) => [n, (endpoint.Aliases ?? []).filter((a) => !(a.length >= 12 && current.Id.startsWith(a)))]);
+    log(`[berth] recreating ${what} (its image or settings changed)...`);
+    await docker(['rm', '--force', name]);
   } else {
-    log('[berth] starting the registry mirror...');
+    log(`[berth] starting ${what}...`);
   }
 
   const args = [
     'run', '--detach',
-    '--name', container,
+    '--name', name,
     '--network', network,
-    '--network-alias', REGISTRY_ALIAS,
+    ...(spec.alias ? ['--network-alias', spec.alias] : []),
     '--restart', 'unless-stopped',
-    // Loopback only: pushes come from the engine's host, sandboxes use the network.
-    '--publish', `127.0.0.1:${REGISTRY_PORT}:${REGISTRY_PORT}`,
+    ...(spec.publish ? ['--publish', spec.publish] : []),
     '--volume', `${REGISTRY_VOLUME}:/var/lib/registry`,
-    '--label', `${ROLE_LABEL}=registry`,
-    ...env.flatMap((e) => ['--env', e]),
-    image,
+    '--label', `${ROLE_LABEL}=${spec.role}`,
+    '--label', `${SPEC_LABEL}=${specLabel}`,
+    ...spec.env.flatMap((e) => ['--env', e]),
+    spec.image,
+    'serve', `/etc/docker/registry/${spec.config}`,
   ];
-  await docker(args, { hint: registryHint(container) });
-  for (const [name, aliases] of otherNetworks) {
+  await docker(args, { hint: registryHint(name) });
+  for (const [n, aliases] of otherNetworks) {
     // A sandbox network may have gone meanwhile; the backend re-attaches on recovery anyway.
-    await docker(['network', 'connect', ...aliases.flatMap((a) => ['--alias', a]), name, container], { allowFailure: true });
+    await docker(['network', 'connect', ...aliases.flatMap((a) => ['--alias', a]), n, name], { allowFailure: true });
   }
-  await waitForRegistry(container);
-  return { changed: true };
+  await waitForRegistry(name);
+  return true;
 }
 
 function registryHint(container: string): string {
@@ -227,7 +262,7 @@ async function pushWithRetry(name: string, container: string): Promise<void> {
     const transient = /connection refused|connection reset|EOF|timeout/i.test(result.stderr);
     if (!transient || attempt >= 3) {
       throw new CommandError(
-        `docker push ${name} failed:\n${indent(result.stderr.trim())}\n  What to do: check the mirror with docker logs ${container}`,
+        `docker push ${name} failed:\n${indent(result.stderr.trim())}\n  What to do: check the registry for pushes with docker logs ${container}${PUSH_CONTAINER_SUFFIX}`,
         `docker push ${name}`,
         result.code,
         result.stderr,
