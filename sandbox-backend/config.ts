@@ -73,6 +73,7 @@ const schema = z.object({
   BERTH_SANDBOX_MEMORY: bytes('1g'),
   BERTH_SANDBOX_CPUS: z.coerce.number().positive().max(64).default(1),
   BERTH_SANDBOX_PIDS: integer(64, 1_000_000).default(1000),
+  BERTH_SANDBOX_DISK: bytes('10g'),
   BERTH_POOL_IDLE: integer(0, 100).default(2),
   BERTH_POOL_MAX: integer(1, 1000).default(40),
   BERTH_SANDBOX_READY_TIMEOUT: duration('30s'),
@@ -113,6 +114,8 @@ export interface Config {
     memoryBytes: number;
     cpus: number;
     pids: number;
+    /** Size of the sandbox disk, which holds everything the learner writes outside memory. */
+    diskBytes: number;
     readyTimeoutMs: number;
   };
   pool: { idle: number; max: number };
@@ -171,6 +174,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       memoryBytes: c.BERTH_SANDBOX_MEMORY,
       cpus: c.BERTH_SANDBOX_CPUS,
       pids: c.BERTH_SANDBOX_PIDS,
+      diskBytes: c.BERTH_SANDBOX_DISK,
       readyTimeoutMs: c.BERTH_SANDBOX_READY_TIMEOUT,
     },
     pool: { idle: c.BERTH_POOL_IDLE, max: c.BERTH_POOL_MAX },

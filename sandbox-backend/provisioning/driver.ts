@@ -10,6 +10,7 @@ import {
   LABEL_NAMESPACE,
   LABEL_ROLE,
   LABEL_SANDBOX,
+  SANDBOX_ENTER,
   containerName,
   networkName,
   sandboxContainerOptions,
@@ -29,6 +30,7 @@ export interface DriverOptions {
   memoryBytes: number;
   cpus: number;
   pids: number;
+  diskBytes: number;
   readyTimeoutMs: number;
 }
 
@@ -247,9 +249,10 @@ export class SandboxDriver {
   async exec(containerId: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
     const exec = await this.engine.getContainer(containerId).exec({
+      // Learner input runs only in the sandbox's inner world: SANDBOX_ENTER takes it there.
       // One pipe for both streams keeps them in the order written (the engine copies two pipes
       // concurrently); `timeout` exits 124 when it had to stop the command, as the API promises.
-      Cmd: ['sh', '-c', `exec timeout -k 5 ${seconds} "$@" 2>&1`, 'berth-exec', ...cmd],
+      Cmd: [SANDBOX_ENTER, 'sh', '-c', `exec timeout -k 5 ${seconds} "$@" 2>&1`, 'berth-exec', ...cmd],
       AttachStdout: true,
       AttachStderr: true,
       Tty: false,

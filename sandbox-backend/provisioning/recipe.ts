@@ -1,10 +1,12 @@
 /**
  * How a sandbox container is made: the one place that decides its privileges and limits.
  *
- * Docker's privileged mode is neither needed nor possible here (see docs/security.md). The sandbox gets the
- * capabilities an inner dockerd needs and no more: no SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_BOOT,
- * SYS_PTRACE of the host, and the device cgroup keeps Docker's default allowlist, so a root user
- * inside can mknod a host disk but never open it.
+ * Docker's privileged mode is neither needed nor possible here (see docs/security.md). The
+ * container's own processes are only the image's berth-init and its helpers, run as the host's
+ * root with the capabilities listed below (no SYS_MODULE, SYS_RAWIO, SYS_TIME, SYS_BOOT,
+ * SYS_PTRACE, ...). Learner code never runs there: berth-init builds an inner world in a user
+ * namespace whose root is an unprivileged host uid, and every exec enters it (berth-enter), so
+ * what the learner's root can do to the host is what any unprivileged user can.
  */
 import type { ContainerCreateOptions } from 'dockerode';
 import { sandboxSeccompProfile } from './seccomp.ts';
@@ -13,12 +15,21 @@ export const LABEL_NAMESPACE = 'berth.namespace';
 export const LABEL_ROLE = 'berth.role';
 export const LABEL_SANDBOX = 'berth.sandbox';
 
-/** Capabilities of the sandbox's root: what dockerd, containerd and runc use to build inner containers. */
+/**
+ * Capabilities of the container's own root, which berth-init uses to build the inner world: mount
+ * its filesystems and the sandbox disk, delegate cgroups, map the inner user namespace's ids, wire
+ * its network. The inner world's root gets every capability, but only over its own namespaces.
+ */
 export const sandboxCapabilities = [
-  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'FSETID', 'KILL', 'SETGID', 'SETUID', 'SETPCAP',
-  'NET_BIND_SERVICE', 'NET_RAW', 'NET_ADMIN', 'SYS_CHROOT', 'MKNOD', 'AUDIT_WRITE', 'SETFCAP',
-  'SYS_ADMIN',
+  'CHOWN', 'DAC_OVERRIDE', 'FOWNER', 'SETGID', 'SETUID', 'SETPCAP', 'NET_ADMIN', 'MKNOD', 'SYS_ADMIN',
 ] as const;
+
+/**
+ * Runs the rest of a command line as root of the sandbox's inner world. An exec that may run
+ * learner input must start with it: outside the inner world is the host's root. The image also
+ * puts it first on PATH as `sh` and `bash`, which is how execs of those enter today.
+ */
+export const SANDBOX_ENTER = '/usr/local/sbin/berth-enter';
 
 export interface SandboxSpec {
   sandboxId: string;
@@ -31,6 +42,8 @@ export interface SandboxSpec {
   pids: number;
   /** Whether the sandbox's network reaches beyond it; without, berth-init makes outside lookups fail fast. */
   internet: boolean;
+  /** Bound on what the sandbox can write to the host's disk (the sandbox disk, see berth-init). */
+  diskBytes: number;
 }
 
 export function containerName(namespace: string, sandboxId: string): string {
@@ -74,7 +87,11 @@ export function sandboxLabels(namespace: string, sandboxId: string): Record<stri
 }
 
 export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptions {
-  const env = [`BERTH_HOSTNAME=${spec.hostname}`, `BERTH_INTERNET=${spec.internet ? 1 : 0}`];
+  const env = [
+    `BERTH_HOSTNAME=${spec.hostname}`,
+    `BERTH_INTERNET=${spec.internet ? 1 : 0}`,
+    `BERTH_DISK_SIZE=${spec.diskBytes}`,
+  ];
   if (spec.registryMirror) env.push(`BERTH_REGISTRY_MIRROR=${spec.registryMirror}`);
   return {
     name: containerName(spec.namespace, spec.sandboxId),
@@ -90,31 +107,38 @@ export function sandboxContainerOptions(spec: SandboxSpec): ContainerCreateOptio
       CapDrop: ['ALL'],
       CapAdd: [...sandboxCapabilities],
       SecurityOpt: [
-        // The inner dockerd mounts cgroups, /proc and overlayfs, which the host's AppArmor
-        // profile for containers forbids; seccomp (below) and capabilities bound it instead.
+        // berth-init mounts cgroups, /proc, /sys and the sandbox disk, which the host's AppArmor
+        // profile for containers forbids; the user namespace, seccomp (below) and capabilities
+        // bound the sandbox instead.
         'apparmor=unconfined',
         `seccomp=${sandboxSeccompProfile()}`,
       ],
-      // The /proc and /sys paths Docker masks or makes read-only would stop the inner daemon
-      // from configuring its own namespaces (the CLI's `systempaths=unconfined`); /sys still
-      // shows the sandbox's own cgroup and network namespaces.
+      // The inner world mounts its own /proc and /sys, which the kernel allows only where the
+      // container's are fully visible (the CLI's `systempaths=unconfined`). What Docker's masks
+      // would protect, the inner world's user namespace protects: its root is not the host's.
       MaskedPaths: [],
       ReadonlyPaths: [],
+      // The sandbox disk is a loop device (berth-init): loop devices and nothing else beyond
+      // Docker's default allowlist. Only the container's own root can open them; the inner
+      // world cannot create device nodes, and berth-init removes the loop nodes once mounted.
+      Devices: [{ PathOnHost: '/dev/loop-control', PathInContainer: '/dev/loop-control', CgroupPermissions: 'rwm' }],
+      DeviceCgroupRules: ['b 7:* rwm'],
       // Inner containers inherit these: with a private cgroup namespace the sandbox's cgroup is
       // their root, so the limits bound everything the learner starts.
       Memory: spec.memoryBytes,
       MemorySwap: spec.memoryBytes,
       NanoCpus: Math.round(spec.cpus * 1e9),
       PidsLimit: spec.pids,
-      // Under host memory pressure, a sandbox dies before the backend or the engine.
-      OomScoreAdj: 500,
+      // No OomScoreAdj: the inner dockerd gives inner containers 0 and nothing in the sandbox can
+      // go lower (that takes CAP_SYS_RESOURCE), so a higher score here would leave the inner
+      // dockerd, not a learner's memory hog, as what the memory limit's OOM kill takes first.
       Tmpfs: {
         '/run': 'rw,nosuid,nodev,mode=755,size=64m',
         '/tmp': 'rw,nosuid,nodev,mode=1777,size=256m',
       },
       Mounts: [
-        // The inner /var/lib/docker must not be on the container's own overlayfs (overlay on
-        // overlay is refused by the kernel), hence a volume per sandbox.
+        // Holds the sandbox disk's image file: a volume, since the loop device's file must not
+        // be on the container's own overlayfs, and the volume goes with the sandbox.
         { Type: 'volume', Source: volumeName(spec.namespace, spec.sandboxId), Target: '/var/lib/docker' },
       ],
       NetworkMode: networkName(spec.namespace, spec.sandboxId),

@@ -32,6 +32,7 @@ beforeAll(async () => {
     subnet: network.IPAM?.Config?.[0]?.Subnet ?? '',
     gateway: endpoint.Gateway,
   };
+  expect(aNetwork.bridge).toMatch(/^brth/);
   expect(network.Internal).toBe(true);
   bAddress = Object.values((await sandboxOf(backend, b)).NetworkSettings.Networks)[0]!.IPAddress;
   await must(backend, a, 'docker pull -q busybox >/dev/null');
@@ -110,5 +111,53 @@ describe('beyond the host', () => {
   it('still reaches the registry mirror, the one service outside the sandbox it is meant to use', async () => {
     expect(await must(backend, a, "curl -s -m 5 -o /dev/null -w '%{http_code}' http://berth-registry:5000/v2/")).toBe('200');
     expect(await must(backend, a, 'docker pull -q hello-world')).toMatch(/hello-world/);
+  });
+});
+
+describe('the registry mirror, shared by every session', () => {
+  it('is read-only from a sandbox: no upload, new tag or delete, while the host pushes through a twin that sandboxes cannot reach', async () => {
+    // A scratch repository, pushed from the host through the writable twin (the control: that
+    // is how npm run images fills the mirror), so that a delete that got through harms nothing.
+    const repo = `berth-test/scratch-${Date.now().toString(36)}`;
+    const local = `127.0.0.1:5000/${repo}:v1`;
+    execFileSync('docker', ['tag', '127.0.0.1:5000/library/busybox:latest', local]);
+    try {
+      execFileSync('docker', ['push', '-q', local], { stdio: 'pipe' });
+      const accept = "-H 'Accept: application/vnd.docker.distribution.manifest.v2+json'";
+      const base = `http://berth-registry:5000/v2/${repo}`;
+      // The mirror serves what the twin wrote, at once.
+      const manifest = await must(backend, a, `curl -sf ${accept} ${base}/manifests/v1 -o /tmp/m.json -D - | tr -d '\\r' | sed -n 's/^docker-content-digest: //Ip'`);
+      const digest = manifest.trim();
+      expect(digest).toMatch(/^sha256:[0-9a-f]{64}$/);
+
+      const code = (method: string, url: string, extra = '') => `echo "${method} $(curl -s -m 5 -o /dev/null -w '%{http_code}' -X ${method} ${extra} ${url})"`;
+      const attempt = await run(
+        backend,
+        a,
+        [
+          code('POST', `${base}/blobs/uploads/`),
+          code('PUT', `${base}/manifests/attack`, "-H 'Content-Type: application/vnd.docker.distribution.manifest.v2+json' --data-binary @/tmp/m.json"),
+          code('DELETE', `${base}/manifests/${digest}`),
+        ].join('; '),
+      );
+      expect(attempt.output).toContain('POST 405');
+      expect(attempt.output).toContain('PUT 405');
+      expect(attempt.output).toContain('DELETE 405');
+      // From the host, through the twin: nothing changed.
+      expect((await fetch(`http://127.0.0.1:5000/v2/${repo}/manifests/v1`, { method: 'HEAD', headers: { Accept: 'application/vnd.docker.distribution.manifest.v2+json' } })).status).toBe(200);
+      expect((await fetch(`http://127.0.0.1:5000/v2/${repo}/manifests/attack`, { method: 'HEAD' })).status).toBe(404);
+
+      // The twin is on no sandbox network: its address does not answer from inside.
+      const twin = await backend.engine.getContainer('berth-registry-push').inspect();
+      const twinAddresses = Object.values(twin.NetworkSettings.Networks).map((n) => n.IPAddress);
+      expect(twinAddresses.length).toBeGreaterThan(0);
+      const urls = twinAddresses.map((address) => `http://${address}:5000/v2/`);
+      const reach = await run(backend, a, tryAll(urls));
+      for (const url of urls) expect(reach.output).toContain(`${url} 000`);
+
+      await fetch(`http://127.0.0.1:5000/v2/${repo}/manifests/${digest}`, { method: 'DELETE' });
+    } finally {
+      execFileSync('docker', ['rmi', local], { stdio: 'pipe' });
+    }
   });
 });

@@ -5,6 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { api, type TestBackend } from '../support/backend.ts';
 
@@ -46,6 +47,21 @@ export async function sandboxOf(backend: TestBackend, sessionId: string, node = 
     if (Object.values(info.NetworkSettings.Networks).some((n) => n.IPAddress === address)) return info;
   }
   throw new Error(`no sandbox of namespace ${backend.namespace} has the address ${address} that ${node} reports`);
+}
+
+/** Runs a command through the engine as the backend's driver does, without the API in between. */
+export async function engineExec(engine: Docker, containerId: string, cmd: string[]): Promise<Run> {
+  const exec = await engine.getContainer(containerId).exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true, Tty: false });
+  const stream = (await exec.start({ hijack: true, stdin: false })) as unknown as NodeJS.ReadableStream;
+  let output = '';
+  const sink = new PassThrough();
+  sink.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  engine.modem.demuxStream(stream, sink, sink);
+  await new Promise<void>((resolve, reject) => {
+    stream.on('end', resolve);
+    stream.on('error', reject);
+  });
+  return { exitCode: (await exec.inspect()).ExitCode ?? -1, output };
 }
 
 /** A file of the sandbox's cgroup in the host's cgroup v1 hierarchy (Docker's cgroupfs driver: /docker/<id>). */

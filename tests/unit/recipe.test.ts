@@ -12,6 +12,7 @@ const spec = {
   memoryBytes: 1024 ** 3,
   cpus: 1,
   pids: 1000,
+  diskBytes: 10 * 1024 ** 3,
   internet: false,
 };
 
@@ -25,9 +26,10 @@ describe('the sandbox recipe', () => {
     for (const dangerous of ['SYS_MODULE', 'SYS_RAWIO', 'SYS_TIME', 'SYS_BOOT', 'SYS_PTRACE', 'SYS_RESOURCE', 'DAC_READ_SEARCH', 'BPF', 'PERFMON', 'SYSLOG', 'MAC_ADMIN', 'LINUX_IMMUTABLE']) {
       expect(sandboxCapabilities).not.toContain(dangerous);
     }
-    // Device access stays at Docker's default allowlist: no rule that opens host block devices.
-    expect(host.DeviceCgroupRules).toBeUndefined();
-    expect(host.Devices).toBeUndefined();
+    // Beyond Docker's default device allowlist, only loop devices, for the sandbox disk
+    // (berth-init): no rule opens the host's other block devices.
+    expect(host.DeviceCgroupRules).toEqual(['b 7:* rwm']);
+    expect(host.Devices).toEqual([{ PathOnHost: '/dev/loop-control', PathInContainer: '/dev/loop-control', CgroupPermissions: 'rwm' }]);
   });
 
   it('bounds the sandbox and, through a private cgroup namespace, everything inside it', () => {
@@ -43,6 +45,7 @@ describe('the sandbox recipe', () => {
     expect(options.Env).toContain('BERTH_HOSTNAME=node1');
     // Without internet, berth-init makes outside name lookups fail at once.
     expect(options.Env).toContain('BERTH_INTERNET=0');
+    expect(options.Env, 'the sandbox disk is sized by the backend').toContain(`BERTH_DISK_SIZE=${10 * 1024 ** 3}`);
     expect(options.Hostname).toBe('sbx-1');
   });
 
