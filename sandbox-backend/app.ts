@@ -65,7 +65,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max },
+    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max, portDomain: config.http.portDomain },
     log.child({ component: 'sessions' }),
   );
   await sessions.recover();
@@ -97,7 +97,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   metrics.registry.add(new Gauge('berth_queue_length', 'Learners waiting for a sandbox.', () => sessions.queueLength));
   metrics.registry.add(new Gauge('berth_draining', '1 while new sessions are refused for maintenance.', () => (sessions.draining ? 1 : 0)));
 
-  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }));
+  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }), config.http.portDomain);
   const server = http.createServer(
     createHttpHandler({
       sessions,
@@ -111,7 +111,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     }),
   );
   const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }));
-  server.on('upgrade', (req, socket, head) => (proxy.handles(req.url ?? '') ? proxy : terminals).upgrade(req, socket, head));
+  server.on('upgrade', (req, socket, head) => (proxy.handles(req) ? proxy : terminals).upgrade(req, socket, head));
 
   return {
     server,

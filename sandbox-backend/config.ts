@@ -49,6 +49,10 @@ const schema = z.object({
   // 0 asks the OS for a free port (tests use it).
   PORT: integer(0, 65535).default(8080),
   HOST: z.string().min(1).default('0.0.0.0'),
+  BERTH_PORT_DOMAIN: z
+    .string()
+    .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:\d{1,5})?$/i, 'use a host name whose subdomains all point at Berth, with an optional port, e.g. ports.example.com or localhost:8080')
+    .optional(),
   DOCKER_HOST: z
     .string()
     .regex(/^(unix:\/\/\/.+|tcp:\/\/[^:/]+:\d+)$/, 'use unix:///path/to/docker.sock or tcp://host:port')
@@ -91,7 +95,8 @@ export type ConfigEnv = z.input<typeof schema>;
 export const configVariables = Object.keys(schema.shape) as (keyof ConfigEnv)[];
 
 export interface Config {
-  http: { port: number; host: string };
+  /** portDomain: published ports are also served at <port>-<instance>-<session hex>.<portDomain>. */
+  http: { port: number; host: string; portDomain?: string };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Where the engine's API answers: unix:///path or tcp://host:port. */
   dockerHost: string;
@@ -158,7 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   return {
-    http: { port: c.PORT, host: c.HOST },
+    http: { port: c.PORT, host: c.HOST, portDomain: c.BERTH_PORT_DOMAIN },
     logLevel: c.BERTH_LOG_LEVEL,
     dockerHost: c.DOCKER_HOST,
     dbPath: c.BERTH_DB ?? path.join(c.BERTH_DATA_DIR, 'berth.sqlite'),

@@ -29,7 +29,7 @@ export interface HttpDeps {
   poolStats: () => unknown;
   health: () => Promise<Health>;
   /** Published ports of instances under /s/. */
-  proxy: { handles(url: string): boolean; http(req: IncomingMessage, res: ServerResponse): void };
+  proxy: { handles(req: IncomingMessage): boolean; http(req: IncomingMessage, res: ServerResponse): void };
   /** Serves the built UI; called for GET/HEAD requests no API route claims. */
   serveStatic: (req: IncomingMessage, res: ServerResponse) => void;
   log: Logger;
@@ -182,7 +182,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
   ];
 
   return (req, res) => {
-    if (deps.proxy.handles(req.url ?? '')) return deps.proxy.http(req, res);
+    if (deps.proxy.handles(req)) return deps.proxy.http(req, res);
     const started = performance.now();
     const { pathname } = new URL(req.url ?? '/', 'http://localhost');
     const method = req.method ?? 'GET';

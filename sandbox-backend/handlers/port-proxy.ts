@@ -1,8 +1,9 @@
 /**
- * Reaches a port published inside an instance: /s/<session>/<instance>/<port>/<path> is passed
- * to <instance address>:<port>/<path>, WebSocket upgrades included. The session id in the path
- * is the credential, as for the rest of the API. The sandbox addresses are on private networks
- * that only the engine host reaches, so this proxy is the one way in.
+ * Reaches a port published inside an instance: /s/<session>/<instance>/<port>/<path>, or with
+ * BERTH_PORT_DOMAIN set also the host form (routing/port-routes.ts), is passed to
+ * <instance address>:<port>/<path>, WebSocket upgrades included. The session id in the URL is
+ * the credential, as for the rest of the API. The sandbox addresses are on private networks that
+ * only the engine host reaches, so this proxy is the one way in.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net from 'node:net';
@@ -10,35 +11,15 @@ import type { Duplex } from 'node:stream';
 import { ApiError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { SessionService } from '../sessions/service.ts';
+import { parsePortHost, parsePortPath, type PortRoute as Target } from '../routing/port-routes.ts';
 import { sendJson } from './http.ts';
 
-const PATH = /^\/s\/([^/]+)\/([^/]+)\/(\d{1,5})(\/.*)?$/;
 const CONNECT_TIMEOUT_MS = 10_000;
-
-interface Target {
-  prefix: string;
-  id: string;
-  instance: string;
-  port: number;
-  /** Path and query to ask the upstream for. */
-  path: string | undefined;
-}
-
-export function parseProxyPath(url: string): Target | undefined {
-  const { pathname, search } = new URL(url, 'http://localhost');
-  const match = PATH.exec(pathname);
-  if (!match) return undefined;
-  const port = Number(match[3]);
-  if (port < 1 || port > 65535) return undefined;
-  const id = decodeURIComponent(match[1]!);
-  const instance = decodeURIComponent(match[2]!);
-  return { prefix: `/s/${match[1]}/${match[2]}/${port}`, id, instance, port, path: match[4] === undefined ? undefined : match[4] + search };
-}
 
 function forwardedHeaders(req: IncomingMessage, target: Target): http.OutgoingHttpHeaders {
   return {
     ...req.headers,
-    'x-forwarded-prefix': target.prefix,
+    ...(target.prefix ? { 'x-forwarded-prefix': target.prefix } : {}),
     'x-forwarded-host': req.headers.host ?? '',
     'x-forwarded-proto': 'http',
     'x-forwarded-for': req.socket.remoteAddress ?? '',
@@ -46,21 +27,25 @@ function forwardedHeaders(req: IncomingMessage, target: Target): http.OutgoingHt
 }
 
 export interface PortProxy {
-  handles(url: string): boolean;
+  handles(req: IncomingMessage): boolean;
   http(req: IncomingMessage, res: ServerResponse): void;
   upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
 }
 
-export function createPortProxy(sessions: SessionService, log: Logger): PortProxy {
+export function createPortProxy(sessions: SessionService, log: Logger, domain?: string): PortProxy {
+  // The host form wins: on a port's own host, every path (/s/... included) belongs to the app.
+  const route = (req: IncomingMessage): Target | undefined =>
+    (domain ? parsePortHost(req.headers.host, req.url ?? '/', domain) : undefined) ?? parsePortPath(req.url ?? '/');
+
   const unreachable = (target: Target, error: Error) =>
     `Nothing answers on port ${target.port} of ${target.instance} (${(error as NodeJS.ErrnoException).code ?? error.message}). ` +
     `Is the server running, listening on all addresses, and its port published (docker run -p ${target.port}:...)?`;
 
   return {
-    handles: (url) => url.startsWith('/s/'),
+    handles: (req) => (domain !== undefined && parsePortHost(req.headers.host, req.url ?? '/', domain) !== undefined) || (req.url ?? '').startsWith('/s/'),
 
     http(req, res) {
-      const target = parseProxyPath(req.url ?? '/');
+      const target = route(req);
       if (!target) return sendJson(res, 404, new ApiError('not_found', 'Use /s/<session>/<instance>/<port>/ to reach a published port.').toJSON());
       // Relative links in the page only work below a trailing slash.
       if (target.path === undefined) {
@@ -68,7 +53,7 @@ export function createPortProxy(sessions: SessionService, log: Logger): PortProx
         return;
       }
       sessions
-        .portTarget(target.id, target.instance)
+        .portTarget(target.sessionId, target.instance)
         .then((address) => {
           const upstream = http.request({
             host: address,
@@ -81,7 +66,7 @@ export function createPortProxy(sessions: SessionService, log: Logger): PortProx
           upstream.on('response', (answer) => {
             const headers = { ...answer.headers };
             // A redirect to an absolute path means a path below this instance's port.
-            if (typeof headers.location === 'string' && headers.location.startsWith('/')) headers.location = target.prefix + headers.location;
+            if (target.prefix && typeof headers.location === 'string' && headers.location.startsWith('/')) headers.location = target.prefix + headers.location;
             res.writeHead(answer.statusCode ?? 502, headers);
             answer.pipe(res);
           });
@@ -100,14 +85,14 @@ export function createPortProxy(sessions: SessionService, log: Logger): PortProx
     },
 
     upgrade(req, socket, head) {
-      const target = parseProxyPath(req.url ?? '/');
+      const target = route(req);
       const refuse = (status: number, message: string) => {
         const body = JSON.stringify({ error: { code: status === 404 ? 'not_found' : 'unavailable', message } });
         socket.end(`HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : 'Bad Gateway'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
       };
       if (!target || target.path === undefined) return refuse(404, 'Use /s/<session>/<instance>/<port>/<path> to reach a published port.');
       sessions
-        .portTarget(target.id, target.instance)
+        .portTarget(target.sessionId, target.instance)
         .then((address) => {
           const upstream = net.connect({ host: address, port: target.port, timeout: CONNECT_TIMEOUT_MS });
           upstream.once('connect', () => {

@@ -211,8 +211,12 @@ export class SandboxDriver {
     if (!address) throw new Error(`${name} has no address on the session network`);
     const rename = [
       'hostname "$1"',
-      // The shell started in the pool shows the old name in its prompt: start it afresh.
-      'pkill -f "^berth-shell " 2>/dev/null; rm -f /run/berth/shell.sock',
+      // The shell started in the pool shows the old name in its prompt: start it afresh. The old
+      // dtach master unlinks its socket path as it exits, so it must be gone before the new one
+      // binds there, or it takes the new socket with it (seen: a blank terminal on a new node).
+      'pkill -f "^berth-shell " 2>/dev/null',
+      'for _ in $(seq 100); do pgrep -f "^berth-shell " >/dev/null || break; sleep 0.02; done',
+      'pkill -KILL -f "^berth-shell " 2>/dev/null; rm -f /run/berth/shell.sock',
       `(cd /root && env TERM=xterm-256color HOME=/root SHELL=/bin/bash LANG=C.UTF-8 bash -c 'exec -a berth-shell dtach -n ${SHELL_SOCKET} -E -z bash -l')`,
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',

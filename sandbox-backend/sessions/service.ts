@@ -12,6 +12,7 @@ import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
 import { ClientLimits, WaitQueue } from '../scheduling/queue.ts';
 import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
 import { TerminalHub, type Subscription, type TerminalSubscriber } from './terminal-hub.ts';
+import { portUrlTemplate } from '../routing/port-routes.ts';
 
 export type SessionEvent =
   | { type: 'expiring'; at: string }
@@ -27,6 +28,8 @@ export interface SessionView {
   createdAt: string;
   expiresAt: string;
   instances: { name: string; ports: number[] }[];
+  /** Where the browser reaches a published port: fill in {instance} and {port}. */
+  portUrlTemplate: string;
 }
 
 export interface SessionServiceOptions {
@@ -40,6 +43,8 @@ export interface SessionServiceOptions {
   execTimeoutMs: number;
   /** Warnings sent before expiry, in ms before it. */
   warnings?: number[];
+  /** BERTH_PORT_DOMAIN: ports are offered on their own host names under it. */
+  portDomain?: string;
 }
 
 const DEFAULT_WARNINGS = [10 * 60_000, 60_000];
@@ -58,13 +63,14 @@ export function newSessionId(): string {
   return randomBytes(18).toString('base64url');
 }
 
-export function toView(session: SessionRecord, ports: (instance: string) => number[] = () => []): SessionView {
+export function toView(session: SessionRecord, ports: (instance: string) => number[] = () => [], portDomain?: string): SessionView {
   return {
     id: session.id,
     lesson: session.lesson,
     createdAt: new Date(session.createdAt).toISOString(),
     expiresAt: new Date(session.expiresAt).toISOString(),
     instances: session.instances.map((instance) => ({ name: instance.name, ports: ports(instance.name) })),
+    portUrlTemplate: portUrlTemplate(session.id, portDomain),
   };
 }
 
@@ -299,7 +305,7 @@ export class SessionService {
   }
 
   private view(session: SessionRecord): SessionView {
-    return toView(session, (name) => this.ports.get(`${session.id}/${name}`) ?? []);
+    return toView(session, (name) => this.ports.get(`${session.id}/${name}`) ?? [], this.options.portDomain);
   }
 
   /** Where the proxy reaches a port of an instance. */

@@ -53,6 +53,8 @@ export default defineConfig({
       HOST: '127.0.0.1',
       BERTH_NAMESPACE: 'e2e',
       BERTH_POOL_IDLE: '1',
+      // Port links in their own-host form: Chromium resolves every *.localhost to loopback.
+      BERTH_PORT_DOMAIN: `localhost:${port}`,
       BERTH_DATA_DIR: process.env.BERTH_E2E_DATA_DIR,
       BERTH_STATIC_DIR: path.join(root, 'dist'),
       BERTH_LESSONS_DIR: path.join(root, 'lessons'),

@@ -1,13 +1,17 @@
+import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
+const PORT_DOMAIN = 'ports.localhost';
+
 let backend: TestBackend;
 let sessionId: string;
 
 beforeAll(async () => {
-  backend = await startBackend({ BERTH_POOL_IDLE: '0' });
+  // Both forms of port URL at once: the path form always, the host form under this domain.
+  backend = await startBackend({ BERTH_POOL_IDLE: '0', BERTH_PORT_DOMAIN: PORT_DOMAIN });
   sessionId = (await api(backend.url, 'POST', '/api/sessions', {})).json.id;
 });
 
@@ -48,20 +52,76 @@ it('passes a WebSocket-style upgrade through, byte for byte', async () => {
   // A server that accepts any upgrade and then echoes what it receives.
   const start = await exec(
     `printf '#!/bin/sh\\nprintf "HTTP/1.1 101 Switching Protocols\\\\r\\\\nUpgrade: websocket\\\\r\\\\nConnection: Upgrade\\\\r\\\\n\\\\r\\\\n"\\nexec cat\\n' > /root/upgrade.sh && chmod +x /root/upgrade.sh && ` +
-      `docker run -d -p 9000:9000 -v /root/upgrade.sh:/upgrade.sh busybox sh -c 'while true; do nc -l -p 9000 -e /upgrade.sh; done'`,
+      // One port per form of URL below: each server takes one connection at a time.
+      `docker run -d -p 9000:9000 -p 9001:9001 -v /root/upgrade.sh:/upgrade.sh busybox sh -c '(while true; do nc -l -p 9000 -e /upgrade.sh; done) & while true; do nc -l -p 9001 -e /upgrade.sh; done'`,
   );
   expect(start.json.exitCode).toBe(0);
-  await waitFor('the echo server to listen', async () => (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances[0].ports.includes(9000));
+  await waitFor('the echo servers to listen', async () => {
+    const { ports } = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances[0];
+    return ports.includes(9000) && ports.includes(9001);
+  });
 
+  // The path form: the upstream sees the path below the prefix.
+  expect(await upgradeThrough(`/s/${sessionId}/node1/9000/echo`, 'berth')).toContain('GET /echo HTTP/1.1');
+  // The host form: the path as it is, and the Host the browser sent.
+  const host = `9001-node1-${hex(sessionId)}.${PORT_DOMAIN}`;
+  const echoed = await upgradeThrough('/echo?x=1', host);
+  expect(echoed).toContain('GET /echo?x=1 HTTP/1.1');
+  expect(echoed.toLowerCase()).toContain(`host: ${host}`);
+});
+
+it('serves a port on a host of its own under BERTH_PORT_DOMAIN, and tells the browser so', async () => {
+  const view = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json;
+  const host = `8080-node1-${hex(sessionId)}.${PORT_DOMAIN}`;
+  expect(view.portUrlTemplate).toBe(`//{port}-{instance}-${hex(sessionId)}.${PORT_DOMAIN}/`);
+
+  const page = await get('/', host);
+  expect(page.status).toBe(200);
+  expect(page.body).toMatch(/nginx/i);
+  // Host names are case-insensitive; the id's bytes in hex survive that.
+  expect((await get('/', host.toUpperCase())).status).toBe(200);
+  // nginx's redirect for a directory stays as the app wrote it: no prefix to add.
+  expect((await exec('docker exec web mkdir -p /usr/share/nginx/html/docs')).json.exitCode).toBe(0);
+  const redirect = await get('/docs', host);
+  expect(redirect.status).toBe(301);
+  expect(redirect.location).toMatch(/^(http:\/\/[^/]+)?\/docs\/$/);
+
+  // Another session's id, or none, reaches nothing; a host outside the domain is Berth itself.
+  const stranger = Buffer.alloc(18, 7).toString('hex');
+  expect((await get('/', `8080-node1-${stranger}.${PORT_DOMAIN}`)).status).toBe(404);
+  expect((await get('/', `8080-node7-${hex(sessionId)}.${PORT_DOMAIN}`)).status).toBe(404);
+  expect((await get('/healthz', `8080-node1-${hex(sessionId)}.elsewhere.test`)).status).toBe(200);
+});
+
+const hex = (id: string) => Buffer.from(id, 'base64url').toString('hex');
+
+/** A GET with a Host header of our choosing, which fetch does not allow. */
+function get(path: string, host: string): Promise<{ status: number; body: string; location?: string }> {
+  const { port } = new URL(backend.url);
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port: Number(port), path, headers: { host } }, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, location: res.headers.location }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** Upgrades through the proxy and sends a line; returns all the echo server answered. */
+async function upgradeThrough(path: string, host: string): Promise<string> {
   const { port } = new URL(backend.url);
   const socket = net.connect(Number(port), '127.0.0.1');
   let received = '';
   socket.on('data', (chunk) => (received += chunk.toString()));
-  socket.write(`GET /s/${sessionId}/node1/9000/echo HTTP/1.1\r\nHost: berth\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
-  await waitFor('the upgrade answer', () => received.includes('101 Switching Protocols'));
-  socket.write('ping-through-proxy');
-  await waitFor('the echo', () => received.includes('ping-through-proxy'));
-  // The upstream saw the path below the prefix.
-  expect(received).toContain('GET /echo HTTP/1.1');
-  socket.destroy();
-});
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n`);
+  try {
+    await waitFor('the upgrade answer', () => received.includes('101 Switching Protocols'));
+    socket.write('ping-through-proxy');
+    await waitFor('the echo', () => received.includes('ping-through-proxy'));
+    return received;
+  } finally {
+    socket.destroy();
+  }
+}

@@ -16,6 +16,8 @@ interface ApiSession {
   createdAt: string;
   expiresAt: string;
   instances: { name: string }[];
+  /** `{instance}` and `{port}` to fill in; the server decides between a path and a host per port. */
+  portUrlTemplate?: string;
 }
 
 const encoder = new TextEncoder();
@@ -25,9 +27,17 @@ export class SandboxRuntime implements Runtime {
   /** `origin` is where the API lives; the app is served by the same server, so it defaults to the page's. */
   constructor(private readonly origin: string = location.origin) {}
 
+  /** Each session's port URL template, as its server gave it. */
+  private readonly portTemplates = new Map<string, string>();
+
+  private toSession(api: ApiSession): RuntimeSession {
+    if (api.portUrlTemplate) this.portTemplates.set(api.id, api.portUrlTemplate);
+    return toSession(api);
+  }
+
   async startSession(lesson: string, onQueued?: (place: QueuePlace) => void, signal?: AbortSignal): Promise<RuntimeSession> {
     const answer = await this.request<ApiSession | { queued: QueuePlace & { ticket: string } }>('POST', '/api/sessions', { lesson });
-    if (!('queued' in answer)) return toSession(answer);
+    if (!('queued' in answer)) return this.toSession(answer);
     // Every machine is taken: wait in line, asking every 2 s (the server gives a place up after 30 s of silence).
     let place = answer.queued;
     for (;;) {
@@ -43,7 +53,7 @@ export class SandboxRuntime implements Runtime {
         'GET',
         `/api/queue/${encodeURIComponent(place.ticket)}`,
       );
-      if ('session' in status) return toSession(status.session);
+      if ('session' in status) return this.toSession(status.session);
       place = status.queued;
     }
   }
@@ -57,12 +67,13 @@ export class SandboxRuntime implements Runtime {
   }
 
   portUrl(sessionId: string, instance: string, port: number): string {
-    return new URL(`/s/${encodeURIComponent(sessionId)}/${encodeURIComponent(instance)}/${port}/`, this.origin).toString();
+    const template = this.portTemplates.get(sessionId) ?? `/s/${encodeURIComponent(sessionId)}/{instance}/{port}/`;
+    return new URL(template.replace('{instance}', encodeURIComponent(instance)).replace('{port}', String(port)), this.origin).toString();
   }
 
   async getSession(id: string): Promise<RuntimeSession | undefined> {
     try {
-      return toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));
+      return this.toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));
     } catch (error) {
       if (error instanceof RuntimeError && error.code === 'session_not_found') return undefined;
       throw error;
