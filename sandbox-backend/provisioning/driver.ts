@@ -3,8 +3,9 @@
  * Engine API. It knows nothing of sessions or pools; callers above it decide when.
  */
 import { randomBytes } from 'node:crypto';
-import { PassThrough, type Duplex } from 'node:stream';
+import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Engine } from '../engine/docker.ts';
+import { ExecOutputDemux } from '../engine/exec-output.ts';
 import type { Logger } from '../log.ts';
 import {
   LABEL_NAMESPACE,
@@ -18,7 +19,9 @@ import {
   sandboxNetworkOptions,
   volumeName,
 } from './recipe.ts';
+import { attachPackets, pushPackets, winchPacket } from './dtach-packets.ts';
 import { randomSubnet } from './subnets.ts';
+import { SHELL_SOCKET, relayCommand, shellStartCommand } from './shell-relay.ts';
 
 export interface DriverOptions {
   namespace: string;
@@ -45,9 +48,12 @@ export interface ExecResult {
 }
 
 export interface Terminal {
-  /** Raw TTY bytes both ways. */
-  stream: Duplex;
-  resize(cols: number, rows: number): Promise<void>;
+  /** The shell's output, raw TTY bytes; ends when the shell exits. Pausing it holds the shell. */
+  output: Readable;
+  /** Keystrokes, raw bytes. */
+  write(data: Uint8Array): void;
+  /** Sets the shell's window size, in order with the keystrokes written before and after it. */
+  resize(cols: number, rows: number): void;
   /** Detaches this client; the shell and everything in it keep running in the sandbox. */
   close(): Promise<void>;
 }
@@ -64,9 +70,6 @@ export class SandboxError extends Error {
 const EXEC_OUTPUT_LIMIT = 1024 * 1024;
 /** The environment of every terminal attached to a sandbox (the benchmark's floor uses it too). */
 export const TERMINAL_ENV = ['TERM=xterm-256color', 'SHELL=/bin/bash', 'LANG=C.UTF-8', 'HOME=/root'];
-
-/** The socket of the persistent shell inside each sandbox (on the sandbox's /run tmpfs). */
-const SHELL_SOCKET = '/run/berth/shell.sock';
 
 export class SandboxDriver {
   constructor(
@@ -216,8 +219,8 @@ export class SandboxDriver {
       // binds there, or it takes the new socket with it (seen: a blank terminal on a new node).
       'pkill -f "^berth-shell " 2>/dev/null',
       'for _ in $(seq 100); do pgrep -f "^berth-shell " >/dev/null || break; sleep 0.02; done',
-      'pkill -KILL -f "^berth-shell " 2>/dev/null; rm -f /run/berth/shell.sock',
-      `(cd /root && env TERM=xterm-256color HOME=/root SHELL=/bin/bash LANG=C.UTF-8 bash -c 'exec -a berth-shell dtach -n ${SHELL_SOCKET} -E -z bash -l')`,
+      `pkill -KILL -f "^berth-shell " 2>/dev/null; rm -f ${SHELL_SOCKET}`,
+      `(env TERM=xterm-256color HOME=/root SHELL=/bin/bash LANG=C.UTF-8 bash -c '${shellStartCommand()}')`,
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
     ].join('; ');
@@ -279,54 +282,66 @@ export class SandboxDriver {
   }
 
   /**
-   * Attaches to the sandbox's persistent shell, a login bash under dtach (created on first use).
-   * dtach relays the shell's bytes unchanged, so nothing that scrolls by is lost, and the shell
-   * outlives this attachment and the backend. Attach clients left by a backend that died are
-   * ended first: only one attachment per sandbox exists (the backend fans it out).
-   * The size is set inside the exec, before dtach reads it: a resize call right after start
-   * can arrive before the process exists and be lost.
+   * Attaches to the sandbox's persistent shell, a login bash under dtach (started here if it is
+   * missing). dtach relays the shell's bytes unchanged, so nothing that scrolls by is lost, and
+   * the shell outlives this attachment and the backend.
+   *
+   * The exec has no TTY: a relay inside (shell-relay.ts) joins its stdio to dtach's socket, and
+   * this side speaks dtach's packets (dtach-packets.ts). The shell's output crosses one pty, not
+   * two, and a resize travels in the same byte stream as the keystrokes around it, so it cannot
+   * overtake or trail them. One attachment per sandbox is the rule (the backend fans it out):
+   * dtach hands output only to the clients that can take it at that moment, so beside a faster
+   * client, one paused by flow control would miss output.
    */
   async openTerminal(containerId: string, size: { cols: number; rows: number }): Promise<Terminal> {
-    const container = this.engine.getContainer(containerId);
-    const clientTag = `berth-term-${randomBytes(6).toString('hex')}`;
-    // The shell's dtach master runs under its own name ("berth-shell"), so ending stale attach
-    // clients ("berth-term-*") can never end the shell.
-    const script = [
-      'pkill -f "^berth-term-" 2>/dev/null',
-      'stty rows "$1" cols "$2" 2>/dev/null',
-      'mkdir -p /run/berth',
-      `if ! pgrep -f "^berth-shell " >/dev/null; then rm -f ${SHELL_SOCKET}; (cd /root && exec -a berth-shell dtach -n ${SHELL_SOCKET} -E -z bash -l); fi`,
-      // -E/-z: no detach or suspend keys, every keystroke reaches the shell; -r winch: on attach
-      // the shell (or a full-screen program) redraws for the attaching terminal's size.
-      `exec -a "$3" dtach -a ${SHELL_SOCKET} -E -z -r winch`,
-    ].join('; ');
-    const exec = await container.exec({
-      Cmd: ['bash', '-c', script, 'berth-terminal', String(size.rows), String(size.cols), clientTag],
+    const log = this.log.child({ containerId });
+    const exec = await this.engine.getContainer(containerId).exec({
+      Cmd: [SANDBOX_ENTER, ...relayCommand()],
       AttachStdin: true,
       AttachStdout: true,
       AttachStderr: true,
-      Tty: true,
+      Tty: false,
       Env: TERMINAL_ENV,
       WorkingDir: '/root',
     });
-    const stream = (await exec.start({ hijack: true, stdin: true, Tty: true })) as unknown as Duplex;
+    const socket = (await exec.start({ hijack: true, stdin: true })) as unknown as Duplex & { setNoDelay?(noDelay: boolean): void };
+    // Keystrokes are 10-byte writes: on a TCP engine connection, Nagle would hold each behind the last.
+    socket.setNoDelay?.(true);
+    // The relay's complaints (no shell, no socket) reach the screen, as a TTY would show them.
+    const output = new ExecOutputDemux({
+      mergeStderr: true,
+      onStderr: (chunk) => log.warn('terminal relay said', { text: chunk.toString('utf8').trim().slice(0, 500) }),
+    });
     let closed = false;
+    socket.pipe(output);
+    socket.on('error', (error: Error) => {
+      log.debug('terminal connection failed', { error });
+      output.end();
+    });
+    socket.on('end', () => log.debug('terminal exec ended', { closed }));
+    // ATTACH, and a redraw at this size, before anything typed.
+    socket.write(attachPackets(size));
     return {
-      stream,
-      resize: async (cols, rows) => {
-        if (closed) return;
-        await exec.resize({ w: cols, h: rows }).catch((error: unknown) => {
-          this.log.debug('terminal resize failed', { containerId, error });
-        });
+      output,
+      write: (data) => {
+        if (!closed && data.length) socket.write(pushPackets(data));
+      },
+      resize: (cols, rows) => {
+        if (!closed) socket.write(winchPacket({ cols, rows }));
       },
       close: async () => {
         if (closed) return;
         closed = true;
-        stream.destroy();
-        // Dropping the attach connection does not end the process inside; end it by its tag.
-        await this.exec(containerId, ['pkill', '-HUP', '-f', `^${clientTag}`], 10_000).catch((error: unknown) => {
-          this.log.debug('terminal client cleanup failed', { containerId, error });
-        });
+        // Ending stdin makes the relay detach and exit; what it still sends is nobody's. Output
+        // held by flow control would keep the relay from reading its end, hence the resume.
+        socket.unpipe(output);
+        output.end();
+        socket.resume();
+        socket.end();
+        const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+        const timer = setTimeout(() => socket.destroy(), 5_000);
+        await ended;
+        clearTimeout(timer);
       },
     };
   }

@@ -49,9 +49,6 @@ export class TerminalHub {
   private ringBytes = 0;
   private paused = false;
   private closed = false;
-  /** Resizes are engine round trips; keystrokes sent after one wait for it, as behind a local terminal's. */
-  private resizing: Promise<void> | undefined;
-  private held: Buffer[] = [];
   private readonly options: HubOptions;
 
   constructor(
@@ -72,11 +69,12 @@ export class TerminalHub {
     const member: Member = { subscriber, inflight: 0, blocked: false };
     this.members.add(member);
     // The newest viewer's size wins, as when a terminal window is resized.
-    this.resize(terminal, size.cols, size.rows);
+    terminal.resize(size.cols, size.rows);
     return {
       replay: this.replay(),
-      write: (data) => this.write(data),
-      resize: (cols, rows) => this.terminal && this.resize(this.terminal, cols, rows),
+      // The terminal keeps keystrokes and resizes in the order given (one byte stream to the shell).
+      write: (data) => this.terminal?.write(data),
+      resize: (cols, rows) => this.terminal?.resize(cols, rows),
       flow: (paused) => {
         member.blocked = paused;
         this.pace();
@@ -106,9 +104,9 @@ export class TerminalHub {
         (terminal) => {
           this.terminal = terminal;
           this.opening = undefined;
-          terminal.stream.on('data', (chunk: Buffer) => this.output(chunk));
-          terminal.stream.on('end', () => this.shellEnded(terminal));
-          terminal.stream.on('error', (error: Error) => this.log.debug('terminal stream error', { error }));
+          terminal.output.on('data', (chunk: Buffer) => this.output(chunk));
+          terminal.output.on('end', () => this.shellEnded(terminal));
+          terminal.output.on('error', (error: Error) => this.log.debug('terminal stream error', { error }));
           if (this.closed) void terminal.close();
           return terminal;
         },
@@ -139,7 +137,7 @@ export class TerminalHub {
 
   /** Pause the shell while any viewer is far behind (or asked to pause); resume when all have caught up. */
   private pace(): void {
-    const stream = this.terminal?.stream;
+    const stream = this.terminal?.output;
     if (!stream) return;
     let worst = 0;
     let blocked = false;
@@ -164,23 +162,9 @@ export class TerminalHub {
     return newline === -1 ? Buffer.alloc(0) : buffered.subarray(newline + 1);
   }
 
-  private write(data: Buffer): void {
-    if (this.resizing) this.held.push(Buffer.from(data));
-    else this.terminal?.stream.write(data);
-  }
-
-  private resize(terminal: Terminal, cols: number, rows: number): void {
-    const done = (this.resizing ?? Promise.resolve()).then(() => terminal.resize(cols, rows));
-    this.resizing = done;
-    void done.finally(() => {
-      if (this.resizing !== done) return;
-      this.resizing = undefined;
-      for (const chunk of this.held.splice(0)) terminal.stream.write(chunk);
-    });
-  }
-
   private shellEnded(terminal: Terminal): void {
     if (this.terminal !== terminal) return;
+    this.log.info('shell exited', { viewers: this.members.size });
     this.terminal = undefined;
     this.ring = [];
     this.ringBytes = 0;

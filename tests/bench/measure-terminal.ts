@@ -1,8 +1,8 @@
 /**
- * The terminal once it is open: keystroke echo round trip and bulk output rate, through the
- * backend's WebSocket and through the driver's own attach to the same shell, in alternating
- * blocks. Only one of the two is attached at a time (the driver ends other attach clients), so
- * neither path pays for feeding the other.
+ * The terminal once it is open: keystroke echo round trip and bulk output rate, in rotating
+ * blocks, each path alone on the same shell (the others are detached), so none pays for feeding
+ * another: through the backend's WebSocket; through the driver's own attach without the backend;
+ * and, as the floor, a real dtach client in a TTY `docker exec` (attaching by hand).
  */
 import xtermHeadless from '@xterm/headless';
 import type Docker from 'dockerode';
@@ -11,15 +11,18 @@ import type { BackendProcess } from './backend-process.ts';
 import { PROMPT } from './floors.ts';
 import { SIZE, createSession, endSession } from './sessions.ts';
 import type { Relay } from './relay.ts';
-import { driverChannel, openBackendTerminal, openDirectTerminal, openWsTerminal, waitForOutput, type TtyChannel } from './tty.ts';
+import { execText } from './engine.ts';
+import { driverChannel, openBackendTerminal, openDirectTerminal, openDtachAttach, openWsTerminal, waitForOutput, type TtyChannel } from './tty.ts';
 
 const { Terminal: HeadlessTerminal } = xtermHeadless as unknown as typeof import('@xterm/headless');
 
-type Path = 'backend' | 'direct';
+/** direct: the floor, a dtach client in a TTY exec; driver: driver.openTerminal, the backend's own attach. */
+type Path = 'backend' | 'direct' | 'driver';
 type EchoPath = Path | 'relay';
 
 export interface BulkSample {
-  path: Path | 'exec' | 'backend+xterm';
+  /** exec: a plain TTY exec of the command; pty: the command through one pty inside the sandbox, nothing leaving it. */
+  path: Path | 'exec' | 'pty' | 'backend+xterm';
   /** Bytes base64 wrote (the payload), and bytes that reached the client (payload plus echo and prompt). */
   payloadBytes: number;
   receivedBytes: number;
@@ -60,6 +63,7 @@ async function syncAtPrompt(channel: TtyChannel): Promise<void> {
 }
 
 interface Target {
+  engine: Docker;
   backend: BackendProcess;
   driver: SandboxDriver;
   relay: Relay | undefined;
@@ -67,13 +71,26 @@ interface Target {
   containerId: string;
 }
 
+/**
+ * dtach sends the shell's output to every attached client that can take it and skips, for good,
+ * one that cannot at that moment; the backend keeps its attachment for the session's life. So
+ * before another path attaches, the backend's is ended (its hub attaches anew for the next
+ * backend block), and each path has the shell to itself, as the backend has in use.
+ */
+async function detachOthers(t: Target): Promise<void> {
+  await execText(t.engine, t.containerId, ['sh', '-c', 'pkill -x berth-relay; while pgrep -x berth-relay >/dev/null; do sleep 0.01; done']);
+}
+
 async function attach(path: EchoPath, t: Target): Promise<TtyChannel> {
+  if (path !== 'backend') await detachOthers(t);
   const channel =
     path === 'backend'
       ? await openBackendTerminal(t.backend.url, t.sessionId, SIZE)
       : path === 'relay'
         ? await openWsTerminal(t.relay!.terminalUrl(t.containerId), 'relay')
-        : driverChannel(await t.driver.openTerminal(t.containerId, SIZE));
+        : path === 'driver'
+          ? driverChannel(await t.driver.openTerminal(t.containerId, SIZE))
+          : await openDtachAttach(t.engine, t.containerId, SIZE);
   await syncAtPrompt(channel);
   return channel;
 }
@@ -103,7 +120,8 @@ async function echoBlock(channel: TtyChannel, count: number): Promise<number[]> 
     samples.push((await wait) - t0);
   }
   wait = waitForOutput(channel, PROMPT, 10_000);
-  channel.write('\x03');
+  // End of input, not Ctrl-C: a shell that inherited SIGINT ignored would leave cat running.
+  channel.write('\r\x04');
   await wait;
   return samples;
 }
@@ -162,6 +180,26 @@ async function bulkPlainExec(engine: Docker, containerId: string, bytes: number)
   }
 }
 
+/**
+ * The same command through one pseudo-terminal inside the sandbox (`script`, output discarded
+ * there), timed inside: the most any terminal path can carry for it, since the learner's shell
+ * needs a pty. Its output goes to the tty a line per write (stdio is line-buffered on a tty),
+ * which is what makes a pty slow here.
+ */
+async function bulkOnePty(engine: Docker, containerId: string, bytes: number): Promise<BulkSample> {
+  const command = `head -c ${bytes} /dev/zero | base64`;
+  const { output } = await execText(engine, containerId, [
+    'bash',
+    '-c',
+    `t0=$EPOCHREALTIME; script -qfc '${command}' /dev/null >/dev/null; t1=$EPOCHREALTIME; echo "$t0 $t1"`,
+  ]);
+  const [t0, t1] = output.trim().split(/\s+/).slice(-2).map(Number) as [number, number];
+  if (!Number.isFinite(t0) || !Number.isFinite(t1)) throw new Error(`could not time the pty run: ${output.trim().slice(-200)}`);
+  const ms = (t1 - t0) * 1000;
+  const payloadBytes = base64OutputBytes(bytes);
+  return { path: 'pty', payloadBytes, receivedBytes: 0, ms, mbPerSecond: payloadBytes / 1e6 / (ms / 1000) };
+}
+
 export async function measureTerminal(
   engine: Docker,
   backend: BackendProcess,
@@ -174,8 +212,8 @@ export async function measureTerminal(
   const sessionId = await createSession(backend.url);
   try {
     const containerId = await backend.containerOf(sessionId);
-    const target: Target = { backend, driver, relay, sessionId, containerId };
-    const result: TerminalResult = { echo: { backend: [], direct: [], relay: [] }, bulk: [], bulkBytes: options.bulkBytes };
+    const target: Target = { engine, backend, driver, relay, sessionId, containerId };
+    const result: TerminalResult = { echo: { backend: [], direct: [], driver: [], relay: [] }, bulk: [], bulkBytes: options.bulkBytes };
     // A first attach starts the shell; its start-up is the time-to-prompt bench's business.
     const first = await openBackendTerminal(backend.url, sessionId, SIZE);
     await waitForOutput(first, PROMPT, 60_000);
@@ -184,7 +222,7 @@ export async function measureTerminal(
 
     const blocks = Math.max(2, Math.ceil(options.echoSamples / 100));
     const perBlock = Math.ceil(options.echoSamples / blocks);
-    const echoPaths: EchoPath[] = relay ? ['backend', 'direct', 'relay'] : ['backend', 'direct'];
+    const echoPaths: EchoPath[] = relay ? ['backend', 'direct', 'driver', 'relay'] : ['backend', 'direct', 'driver'];
     for (let b = 0; b < blocks; b++) {
       // Rotating the order spreads any drift in the machine's load over every path.
       const order = echoPaths.map((_, i) => echoPaths[(i + b) % echoPaths.length]!);
@@ -200,7 +238,8 @@ export async function measureTerminal(
     progress(`echo: ${result.echo.backend.length} keystrokes per path (${echoPaths.join(', ')})`);
 
     for (let r = 0; r < options.bulkRuns; r++) {
-      for (const path of (r % 2 === 0 ? ['backend', 'direct'] : ['direct', 'backend']) as Path[]) {
+      const bulkPaths: Path[] = ['backend', 'direct', 'driver'];
+      for (const path of bulkPaths.map((_, i) => bulkPaths[(i + r) % bulkPaths.length]!)) {
         const channel = await attach(path, target);
         try {
           const sample = await bulkOnce(channel, path, options.bulkBytes, false);
@@ -214,6 +253,9 @@ export async function measureTerminal(
       const plain = await bulkPlainExec(engine, containerId, options.bulkBytes);
       result.bulk.push(plain);
       progress(`bulk plain exec: ${plain.mbPerSecond.toFixed(1)} MB/s`);
+      const pty = await bulkOnePty(engine, containerId, options.bulkBytes);
+      result.bulk.push(pty);
+      progress(`bulk through one pty inside the sandbox: ${pty.mbPerSecond.toFixed(1)} MB/s`);
     }
     for (let r = 0; r < options.xtermRuns; r++) {
       const channel = await attach('backend', target);

@@ -90,7 +90,7 @@ export async function measureWarm(
  * stream lags a little behind the engine, so it waits (bounded) for the exec start to show up.
  */
 async function engineSteps(timeline: EngineTimeline, opened: OpenedSession, containerId: string): Promise<EngineSteps> {
-  const isTerminal = (action: string) => /dtach|tmux|berth-term/.test(action);
+  const isTerminal = (action: string) => /berth-relay|dtach|tmux|berth-term/.test(action);
   const find = () => {
     // From the request on, not the upgrade: the engine's wall clock and this process's monotonic
     // one may differ by a few milliseconds.

@@ -21,10 +21,10 @@ wss.on('connection', (ws, req) => {
   ws.on('message', (data: Buffer) => (write ? write(data) : held.push(Buffer.from(data))));
   driver.openTerminal(container, { cols: 100, rows: 30 }).then(
     (terminal) => {
-      write = (data) => void terminal.stream.write(data);
+      write = (data) => terminal.write(data);
       held.splice(0).forEach(write);
-      terminal.stream.on('data', (chunk: Buffer) => ws.send(chunk, { binary: true }));
-      terminal.stream.on('error', () => {});
+      terminal.output.on('data', (chunk: Buffer) => ws.send(chunk, { binary: true }));
+      terminal.output.on('error', () => {});
       ws.on('close', () => void terminal.close());
     },
     () => ws.close(1011),

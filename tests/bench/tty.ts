@@ -6,11 +6,14 @@
  * harness's 50 ms poll would dwarf the millisecond latencies measured here. Only a short tail of
  * the stream is kept and scanned, so a 50 MB flood costs the client the same on both paths.
  */
+import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type Docker from 'dockerode';
 import WebSocket from 'ws';
 import type { Terminal } from '../../sandbox-backend/provisioning/driver.ts';
 import { TERMINAL_ENV } from '../../sandbox-backend/provisioning/driver.ts';
+import { SHELL_SOCKET } from '../../sandbox-backend/provisioning/shell-relay.ts';
+import { execText } from './engine.ts';
 
 // CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), DCS/PM/APC strings, charset selection, and
 // the remaining two-byte escapes. tmux emits all of these while redrawing.
@@ -22,7 +25,7 @@ export function stripEscapes(text: string): string {
 }
 
 export interface TtyChannel {
-  readonly kind: 'backend' | 'direct' | 'relay';
+  readonly kind: 'backend' | 'direct' | 'driver' | 'relay';
   write(data: string | Buffer): void;
   /** Called for every chunk of terminal output; returns an unsubscribe. */
   onData(listener: (chunk: Buffer) => void): () => void;
@@ -209,19 +212,47 @@ export interface DriverTerminal extends TtyChannel {
 export function driverChannel(terminal: Terminal): DriverTerminal {
   const listeners = new Listeners();
   const self: DriverTerminal = {
-    kind: 'direct',
+    kind: 'driver',
     firstByteAt: undefined,
-    write: (data) => void terminal.stream.write(data),
+    write: (data) => terminal.write(typeof data === 'string' ? Buffer.from(data) : data),
     onData: (listener) => listeners.add(listener),
     get bytesReceived() {
       return listeners.received;
     },
     close: () => terminal.close(),
   };
-  terminal.stream.on('data', (chunk: Buffer) => {
+  terminal.output.on('data', (chunk: Buffer) => {
     self.firstByteAt ??= performance.now();
     listeners.emit(chunk);
   });
-  terminal.stream.on('error', () => {});
+  terminal.output.on('error', () => {});
   return self;
+}
+
+/**
+ * The floor for the persistent shell: `docker exec -it <sandbox> dtach -a <socket>` through the
+ * Engine API, a real dtach client in a TTY exec, which is how a person would attach to the same
+ * shell by hand (and how the backend itself attached until it spoke dtach's protocol). A TTY
+ * exec's process outlives its connection, so closing ends the client by its tag.
+ */
+export async function openDtachAttach(engine: Docker, containerId: string, size: { cols: number; rows: number }): Promise<DirectTerminal> {
+  const tag = `berth-bench-attach-${randomBytes(4).toString('hex')}`;
+  const channel = await openDirectTerminal(engine, containerId, [
+    'bash',
+    '-c',
+    `stty rows "$1" cols "$2"; exec -a "$3" dtach -a ${SHELL_SOCKET} -E -z -r winch`,
+    'berth-bench',
+    String(size.rows),
+    String(size.cols),
+    tag,
+  ]);
+  const close = channel.close;
+  return Object.assign(channel, {
+    close: async () => {
+      await close();
+      // Through sh, as the learner's shell is reached: pkill run as the container's own root
+      // may not signal it.
+      await execText(engine, containerId, ['sh', '-c', 'pkill -HUP -f "^$1"', 'sh', tag]).catch(() => {});
+    },
+  });
 }

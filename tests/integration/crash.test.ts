@@ -68,6 +68,10 @@ it('survives SIGKILL mid-session: same session, same shell, inner container stil
   after.type('echo mark=$CRASH_MARK; docker ps --format "{{.Names}} {{.Status}}"\r');
   await after.waitForText('mark=kept-42');
   await after.waitForText(/^survivor Up/m);
+  // The dead backend's attachment went with its engine connection: one relay is left, the new one.
+  const relays = async () =>
+    (await api(url, 'POST', `/api/sessions/${session.id}/instances/node1/exec`, { cmd: ['sh', '-c', 'pgrep -xc berth-relay'] })).json.output.trim();
+  await waitFor('the old attachment to end', async () => (await relays()) === '1', 10_000);
   after.close();
   await api(url, 'DELETE', `/api/sessions/${session.id}`);
   expect(await leftovers(engine(), namespace)).toEqual({ containers: [], volumes: [] });

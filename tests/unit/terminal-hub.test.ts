@@ -8,21 +8,21 @@ import { TerminalHub, type TerminalSubscriber } from '../../sandbox-backend/sess
 const quiet = createLogger('error', {}, () => {});
 
 function standIn() {
-  const stream = new PassThrough();
+  const output = new PassThrough();
   const written: string[] = [];
   const resizes: Array<{ cols: number; rows: number }> = [];
-  let finishResize: (() => void) | undefined;
-  let holdResizes = false;
-  stream.on('data', () => {});
-  stream.write = ((chunk: Buffer) => {
-    written.push(chunk.toString());
-    return true;
-  }) as typeof stream.write;
+  /** Keystrokes and resizes as the shell would receive them, in one sequence. */
+  const sequence: string[] = [];
+  output.on('data', () => {});
   const terminal: Terminal = {
-    stream,
+    output,
+    write: (data) => {
+      written.push(Buffer.from(data).toString());
+      sequence.push(`keys:${Buffer.from(data).toString()}`);
+    },
     resize: (cols, rows) => {
       resizes.push({ cols, rows });
-      return holdResizes ? new Promise<void>((resolve) => (finishResize = resolve)) : Promise.resolve();
+      sequence.push(`size:${cols}x${rows}`);
     },
     close: async () => {},
   };
@@ -30,10 +30,9 @@ function standIn() {
     terminal,
     written,
     resizes,
+    sequence,
     /** Output from the "shell". */
-    emit: (text: string) => stream.emit('data', Buffer.from(text)),
-    holdResizes: () => (holdResizes = true),
-    releaseResize: () => finishResize?.(),
+    emit: (text: string) => output.emit('data', Buffer.from(text)),
   };
 }
 
@@ -90,25 +89,19 @@ describe('the terminal hub', () => {
     const slow = viewer(false);
     await hub.subscribe(slow.subscriber, { cols: 80, rows: 24 });
     fake.emit('0123456789ABC');
-    expect(fake.terminal.stream.isPaused()).toBe(true);
+    expect(fake.terminal.output.isPaused()).toBe(true);
     slow.flushAll();
-    expect(fake.terminal.stream.isPaused()).toBe(false);
+    expect(fake.terminal.output.isPaused()).toBe(false);
   });
 
-  it('holds keystrokes sent after a resize until the resize is done', async () => {
+  it('hands resizes and keystrokes to the terminal in the order the viewer sent them', async () => {
     const fake = standIn();
     const hub = new TerminalHub(async () => fake.terminal, quiet);
     const sub = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
-    await flush();
-    fake.holdResizes();
+    sub.write(Buffer.from('a'));
     sub.resize(132, 41);
     sub.write(Buffer.from('stty size\r'));
-    await flush();
-    expect(fake.written).toEqual([]);
-    fake.releaseResize();
-    await flush();
-    await flush();
-    expect(fake.written).toEqual(['stty size\r']);
+    expect(fake.sequence).toEqual(['size:80x24', 'keys:a', 'size:132x41', 'keys:stty size\r']);
   });
 
   it('tells viewers when the shell exits, and starts a fresh one for the next viewer', async () => {
@@ -118,7 +111,7 @@ describe('the terminal hub', () => {
     const first = viewer();
     await hub.subscribe(first.subscriber, { cols: 80, rows: 24 });
     shells[0]!.emit('old output\r\n');
-    shells[0]!.terminal.stream.emit('end');
+    shells[0]!.terminal.output.emit('end');
     expect(first.ended()).toBe(true);
     const next = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
     expect(opened).toBe(2);
@@ -133,15 +126,15 @@ describe('browser-side flow control', () => {
     const a = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
     const b = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
     a.flow(true);
-    expect(fake.terminal.stream.isPaused()).toBe(true);
+    expect(fake.terminal.output.isPaused()).toBe(true);
     b.flow(true);
     a.flow(false);
-    expect(fake.terminal.stream.isPaused()).toBe(true);
+    expect(fake.terminal.output.isPaused()).toBe(true);
     b.flow(false);
-    expect(fake.terminal.stream.isPaused()).toBe(false);
+    expect(fake.terminal.output.isPaused()).toBe(false);
     // A viewer that leaves while paused does not hold the shell.
     a.flow(true);
     a.unsubscribe();
-    expect(fake.terminal.stream.isPaused()).toBe(false);
+    expect(fake.terminal.output.isPaused()).toBe(false);
   });
 });
