@@ -116,8 +116,8 @@ kill 'TERM', $input;
 `;
 
 /**
- * The exec's command. It goes through bash like the driver's other execs, which is how an exec
- * reaches the learner's side of the sandbox; `$0` and the rest are the relay's program and
+ * The exec's command, to run inside the sandbox's inner world: the driver puts SANDBOX_ENTER
+ * (recipe.ts) in front of it, as of every exec. `$0` and the rest are the relay's program and
  * arguments, out of the way of any quoting.
  */
 export function relayCommand(socket = SHELL_SOCKET): string[] {
