@@ -77,6 +77,8 @@ export interface SoakResult {
   learners: number;
   seconds: number;
   warmupSeconds: number;
+  /** The pause before each keystroke, drawn evenly from this range. */
+  keyGapMs: readonly [number, number];
   /** Learners who got a session and a prompt; the others' reasons. */
   opened: number;
   openFailures: string[];
@@ -111,6 +113,7 @@ export async function measureSoak(
     learners: options.learners,
     seconds: options.seconds,
     warmupSeconds: options.warmupSeconds,
+    keyGapMs: KEY_GAP_MS,
     opened: 0,
     openFailures: [],
     idleBefore: [],

@@ -591,7 +591,7 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
   out.push('');
   out.push(
     `${s.opened} of ${s.learners} learners, each with a session and a terminal WebSocket, typing for ${s.seconds} s (the first ${s.warmupSeconds} s are warm-up for the memory verdict): ` +
-      `a key every ${100}–${200} ms, Enter, then reading every byte until the prompt; ` +
+      `a key every ${s.keyGapMs[0]}–${s.keyGapMs[1]} ms, Enter, then reading every byte until the prompt; ` +
       `${s.commands.filter((c) => c.phase === 'soak').length} commands, ${s.echo.length} keystrokes timed, ${(s.bytesReceived / 1e6).toFixed(1)} MB of terminal output received.` +
       (ds.load1 ? ` Load average (1 min) during the soak: ${ds.load1.min.toFixed(1)} to ${ds.load1.max.toFixed(1)}.` : ''),
   );
