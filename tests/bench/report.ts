@@ -99,15 +99,18 @@ export interface Derived {
     idleBefore?: Summary;
     idleAfter?: Summary;
     echo?: Summary & { p99: number };
-    minutes: (Bucket & { ratio?: number })[];
+    minutes: (Bucket & { ratio?: number; memory?: MemorySample })[];
     /** The worst minute's p95 over the idle p95 before the soak. */
     worstRatio?: number;
     /** Bytes, after a full GC: end of the soak minus end of warm-up. */
     rssGrowth?: number;
     heapGrowth?: number;
+    /** Buffers outside the JS heap (terminal output held in the backend). */
+    externalGrowth?: number;
     /** Bytes per minute, least squares over the timeline after warm-up (no forced GC). */
     rssSlope?: number;
     heapSlope?: number;
+    externalSlope?: number;
     load1: { min: number; max: number } | undefined;
     byKind: Record<string, { n: number; failed: number; ms: Summary }>;
     seq: { runs: number; complete: number; expectedBytes: number; receivedBytes: number };
@@ -183,7 +186,12 @@ export function derive(r: BenchResults): Derived {
 function deriveSoak(s: SoakResult): NonNullable<Derived['soak']> {
   const idleBefore = s.idleBefore.length ? summarize(s.idleBefore) : undefined;
   const idleP95 = idleBefore?.p95;
-  const minutes = bucketed(s.echo).map((b) => ({ ...b, ratio: idleP95 ? b.p95 / idleP95 : undefined }));
+  const minutes = bucketed(s.echo, s.seconds * 1000).map((b) => ({
+    ...b,
+    ratio: idleP95 ? b.p95 / idleP95 : undefined,
+    // The last sample of the minute (no forced GC): memory beside latency, over time.
+    memory: s.timeline.filter((m) => m.atMs < (b.index + 1) * 60_000).at(-1),
+  }));
   const ratios = minutes.map((m) => m.ratio).filter((x): x is number => x !== undefined);
   const warmMs = s.warmupSeconds * 1000;
   const after = s.timeline.filter((m) => m.atMs >= warmMs);
@@ -204,8 +212,10 @@ function deriveSoak(s: SoakResult): NonNullable<Derived['soak']> {
     worstRatio: ratios.length ? Math.max(...ratios) : undefined,
     rssGrowth: warm && end ? end.rss - warm.rss : undefined,
     heapGrowth: warm && end ? end.heapUsed - warm.heapUsed : undefined,
+    externalGrowth: warm && end ? end.external + end.arrayBuffers - (warm.external + warm.arrayBuffers) : undefined,
     rssSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.rss }))),
     heapSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.heapUsed }))),
+    externalSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.external + m.arrayBuffers }))),
     load1: loads.length ? { min: Math.min(...loads), max: Math.max(...loads) } : undefined,
     byKind,
     seq: {
@@ -584,8 +594,11 @@ export function renderMarkdown(r: BenchResults, d: Derived, targets: TargetResul
 }
 
 function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak']>): void {
-  const row = (label: string, x: { p50?: number; median?: number; p95: number; p99?: number; n: number } | undefined, ratioCell = '') =>
-    x ? [label, fmtMs(x.p50 ?? x.median ?? Number.NaN), fmtMs(x.p95), x.p99 === undefined ? '' : fmtMs(x.p99), String(x.n), ratioCell] : [label, 'n/a', 'n/a', '', '0', ''];
+  const memoryCells = (m: MemorySample | undefined) => (m ? [fmtMiB(m.rss), fmtMiB(m.heapUsed), fmtMiB(m.external + m.arrayBuffers), m.load1.toFixed(1)] : ['', '', '', '']);
+  const row = (label: string, x: { p50?: number; median?: number; p95: number; p99?: number; n: number } | undefined, ratioCell = '', memory?: MemorySample) =>
+    x
+      ? [label, fmtMs(x.p50 ?? x.median ?? Number.NaN), fmtMs(x.p95), x.p99 === undefined ? '' : fmtMs(x.p99), String(x.n), ratioCell, ...memoryCells(memory)]
+      : [label, 'n/a', 'n/a', '', '0', '', ...memoryCells(memory)];
   out.push('');
   out.push('## Soak (a class at work)');
   out.push('');
@@ -599,11 +612,13 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
   const idle = ds.idleBefore;
   const rows = [
     row('one learner typing alone, before (the floor)', idle && { ...idle, p99: percentile(s.idleBefore, 99) }),
-    ...ds.minutes.map((m) => row(`minute ${m.index + 1}, everyone typing`, m, m.ratio === undefined ? '' : fmtRatio(m.ratio))),
+    ...ds.minutes.map((m) => row(`minute ${m.index + 1}, everyone typing`, m, m.ratio === undefined ? '' : fmtRatio(m.ratio), m.memory)),
     row('**whole soak**', ds.echo, idle && ds.echo ? fmtRatio(ds.echo.p95 / idle.p95) : ''),
     row('one learner typing alone, after', ds.idleAfter && { ...ds.idleAfter, p99: percentile(s.idleAfter, 99) }, idle && ds.idleAfter ? fmtRatio(ds.idleAfter.p95 / idle.p95) : ''),
   ];
-  out.push(table(['keystroke echo through the backend', 'p50', 'p95', 'p99', 'n', 'p95 / floor p95'], rows));
+  out.push(
+    table(['keystroke echo through the backend', 'p50', 'p95', 'p99', 'n', 'p95 / floor p95', 'backend RSS (end of minute, no GC)', 'JS heap', 'external + buffers', 'load (1 min)'], rows),
+  );
   out.push('');
   const c = s.checkpoints;
   const mem = (label: string, m: MemorySample | undefined) =>
@@ -624,8 +639,9 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
   const slope = (b: number | undefined) => (b === undefined ? 'n/a' : `${fmtSignedMiB(b)}/min`);
   out.push(
     `Growth after warm-up (end − end of warm-up, after GC): RSS ${ds.rssGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.rssGrowth)}, ` +
-      `JS heap ${ds.heapGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.heapGrowth)}. ` +
-      `Least-squares slope over the ${s.timeline.filter((m) => m.atMs >= s.warmupSeconds * 1000).length} samples taken every 5 s after warm-up (no forced GC): RSS ${slope(ds.rssSlope)}, JS heap ${slope(ds.heapSlope)}.`,
+      `JS heap ${ds.heapGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.heapGrowth)}, external + buffers ${ds.externalGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.externalGrowth)}. ` +
+      `Least-squares slope over the ${s.timeline.filter((m) => m.atMs >= s.warmupSeconds * 1000).length} samples taken every 5 s after warm-up (no forced GC): ` +
+      `RSS ${slope(ds.rssSlope)}, JS heap ${slope(ds.heapSlope)}, external + buffers ${slope(ds.externalSlope)}.`,
   );
   out.push('');
   const kinds: Record<string, string> = {

@@ -96,12 +96,17 @@ export interface Bucket {
   max: number;
 }
 
-/** Latency percentiles per consecutive bucket of time (a minute by default); empty buckets are left out. */
-export function bucketed(samples: readonly TimedSample[], bucketMs = 60_000): Bucket[] {
+/**
+ * Latency percentiles per consecutive bucket of time (a minute by default); empty buckets are
+ * left out. Samples past `durationMs` (learners finishing the command they were typing when time
+ * ran out) count in the last bucket rather than making a bucket of a few seconds of their own.
+ */
+export function bucketed(samples: readonly TimedSample[], durationMs = Number.POSITIVE_INFINITY, bucketMs = 60_000): Bucket[] {
+  const lastIndex = Math.max(0, Math.ceil(durationMs / bucketMs) - 1);
   const groups = new Map<number, number[]>();
   for (const s of samples) {
     if (!Number.isFinite(s.ms) || s.atMs < 0) continue;
-    const index = Math.floor(s.atMs / bucketMs);
+    const index = Math.min(lastIndex, Math.floor(s.atMs / bucketMs));
     let group = groups.get(index);
     if (!group) groups.set(index, (group = []));
     group.push(s.ms);

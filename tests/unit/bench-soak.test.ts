@@ -78,6 +78,24 @@ describe('bucketed', () => {
     ]);
   });
 
+  it('counts samples past the duration in the last bucket', () => {
+    const samples = [
+      { atMs: 100_000, ms: 1 },
+      { atMs: 179_000, ms: 2 },
+      { atMs: 182_000, ms: 3 },
+    ];
+    expect(bucketed(samples, 180_000).map((b) => [b.index, b.n])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+    // A duration that is not whole minutes keeps its partial last minute.
+    expect(bucketed(samples, 150_000).map((b) => [b.index, b.n])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+    expect(bucketed(samples, 110_000).map((b) => [b.index, b.n])).toEqual([[1, 3]]);
+  });
+
   it('ignores samples before the start and non-finite ones', () => {
     expect(bucketed([{ atMs: -5, ms: 1 }, { atMs: 5, ms: Number.NaN }, { atMs: 6, ms: 2 }])).toEqual([{ index: 0, n: 1, p50: 2, p95: 2, p99: 2, max: 2 }]);
   });
