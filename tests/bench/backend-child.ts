@@ -11,7 +11,7 @@ import { createLogger } from '../../sandbox-backend/log.ts';
 export type ChildRequest =
   | { id: number; op: 'filled' }
   | { id: number; op: 'stats' }
-  | { id: number; op: 'memory' }
+  | { id: number; op: 'memory'; gc?: boolean }
   | { id: number; op: 'container'; sessionId: string }
   | { id: number; op: 'close' };
 
@@ -32,10 +32,11 @@ async function main(): Promise<void> {
   let closing: Promise<void> | undefined;
   const close = () => (closing ??= app.close());
 
-  const memory = () => {
+  const memory = (gc: boolean) => {
     // Both figures after a full collection: otherwise the delta per session measures when V8
-    // last happened to collect rather than what sessions hold.
-    (globalThis as { gc?: () => void }).gc?.();
+    // last happened to collect rather than what sessions hold. The soak's timeline samples
+    // without one, since a forced collection would stall the terminals it is timing.
+    if (gc) (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, arrayBuffers: m.arrayBuffers };
   };
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
         case 'stats':
           return app.pool.stats();
         case 'memory':
-          return memory();
+          return memory(request.gc ?? true);
         case 'container':
           return app.sessions.instance(request.sessionId, 'node1').containerId;
         case 'close':

@@ -128,8 +128,9 @@ export class BackendProcess {
     return this.request({ op: 'stats' }, 10_000);
   }
 
-  memory(): Promise<ChildMemory> {
-    return this.request({ op: 'memory' }, 30_000);
+  /** After a full GC unless `gc` is false (a collection pauses the backend's event loop). */
+  memory(gc = true): Promise<ChildMemory> {
+    return this.request({ op: 'memory', gc }, 30_000);
   }
 
   containerOf(sessionId: string): Promise<string> {

@@ -14,8 +14,13 @@ export interface BenchOptions {
   /** Bytes fed to base64 for the bulk-output measurement, and how many times per path. */
   bulkBytes: number;
   bulkRuns: number;
-  /** Sections to skip, e.g. "burst,ui" while iterating on another one. */
+  /** Sections to skip, e.g. "burst,ui" while iterating on another one (BENCH_SKIP, or all but BENCH_ONLY). */
   skip: Set<Section>;
+  /** Simulated learners in the soak, each with a session and a terminal of its own. */
+  soakLearners: number;
+  /** How long the learners type, and the first part of it that the memory verdict leaves out. */
+  soakSeconds: number;
+  soakWarmupSeconds: number;
   /** Also run the experiments behind the documented causes of a slow warm start (measure-diagnose.ts). */
   diagnose: boolean;
   /** Rebuild the UI even when dist/ exists. */
@@ -25,7 +30,7 @@ export interface BenchOptions {
   resultsDir: string;
 }
 
-export const sections = ['warm', 'cold', 'burst', 'terminal', 'density', 'ui'] as const;
+export const sections = ['warm', 'cold', 'burst', 'terminal', 'density', 'soak', 'ui'] as const;
 export type Section = (typeof sections)[number];
 
 function int(env: Record<string, string | undefined>, key: string, fallback: number, min: number, max: number): number {
@@ -38,14 +43,22 @@ function int(env: Record<string, string | undefined>, key: string, fallback: num
   return value;
 }
 
-export function loadBenchOptions(env: Record<string, string | undefined> = process.env): BenchOptions {
-  const skip = new Set<Section>();
-  for (const name of (env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+function sectionList(env: Record<string, string | undefined>, key: string): Set<Section> {
+  const list = new Set<Section>();
+  for (const name of (env[key] ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
     if (!(sections as readonly string[]).includes(name)) {
-      throw new Error(`BENCH_SKIP: unknown section "${name}" (known: ${sections.join(', ')})`);
+      throw new Error(`${key}: unknown section "${name}" (known: ${sections.join(', ')})`);
     }
-    skip.add(name as Section);
+    list.add(name as Section);
   }
+  return list;
+}
+
+export function loadBenchOptions(env: Record<string, string | undefined> = process.env): BenchOptions {
+  const skip = sectionList(env, 'BENCH_SKIP');
+  const only = sectionList(env, 'BENCH_ONLY');
+  if (only.size) for (const name of sections) if (!only.has(name)) skip.add(name);
+  const soakSeconds = int(env, 'BENCH_SOAK_SECONDS', 180, 10, 86_400);
   const level = env.BENCH_LOG_LEVEL ?? 'warn';
   if (!['debug', 'info', 'warn', 'error'].includes(level)) throw new Error(`BENCH_LOG_LEVEL: use debug, info, warn or error`);
   return {
@@ -56,6 +69,10 @@ export function loadBenchOptions(env: Record<string, string | undefined> = proce
     bulkBytes: int(env, 'BENCH_BULK_BYTES', 50_000_000, 1_000, 10_000_000_000),
     bulkRuns: int(env, 'BENCH_BULK_RUNS', 2, 1, 100),
     skip,
+    soakLearners: int(env, 'BENCH_SOAK_LEARNERS', 10, 1, 200),
+    soakSeconds,
+    // Below the duration, so that some of the soak is left to judge.
+    soakWarmupSeconds: int(env, 'BENCH_SOAK_WARMUP_SECONDS', Math.min(30, Math.floor(soakSeconds / 3)), 0, soakSeconds - 5),
     uiBuild: env.BENCH_UI_BUILD === '1',
     diagnose: env.BENCH_DIAGNOSE === '1',
     logLevel: level as BenchOptions['logLevel'],

@@ -5,10 +5,12 @@ import type { BenchOptions } from './options.ts';
 import type { BurstResult } from './measure-burst.ts';
 import type { DensityResult } from './measure-density.ts';
 import type { DiagnoseResult } from './measure-diagnose.ts';
+import type { MemorySample, SoakResult } from './measure-soak.ts';
 import type { TerminalResult } from './measure-terminal.ts';
 import type { ColdResult, WarmResult } from './measure-ttp.ts';
 import type { UiResult } from './measure-ui.ts';
-import { meets, ratio, summarize, type Summary, type TargetResult } from './stats.ts';
+import { bucketed, slopePerMinute, type Bucket } from './soak-stats.ts';
+import { meets, percentile, ratio, summarize, type Summary, type TargetResult } from './stats.ts';
 
 export interface BenchMeta {
   startedAt: string;
@@ -39,6 +41,7 @@ export interface BenchResults {
   density?: DensityResult;
   ui?: UiResult;
   diagnose?: Partial<DiagnoseResult>;
+  soak?: SoakResult;
   /** Sections that failed, with why; the others still report. */
   errors: Record<string, string>;
 }
@@ -50,6 +53,10 @@ export const TARGETS = {
   throughputMBs: 30,
   sandboxesPerGiB: 20,
   initialJsKB: 150,
+  /** Backend RSS after a full GC, end of the soak against the end of its warm-up. */
+  soakGrowthMiB: 20,
+  /** Every minute's echo p95 under load against the p95 of one learner typing alone. */
+  soakEchoRatio: 3,
 } as const;
 
 const GiB = 1024 ** 3;
@@ -88,6 +95,27 @@ export interface Derived {
     machineFitsIncludingCache: number;
   };
   burst?: { all: Summary | undefined; perSession: Summary | undefined; failures: number; requested: number };
+  soak?: {
+    idleBefore?: Summary;
+    idleAfter?: Summary;
+    echo?: Summary & { p99: number };
+    minutes: (Bucket & { ratio?: number; memory?: MemorySample })[];
+    /** The worst minute's p95 over the idle p95 before the soak. */
+    worstRatio?: number;
+    /** Bytes, after a full GC: end of the soak minus end of warm-up. */
+    rssGrowth?: number;
+    heapGrowth?: number;
+    /** Buffers outside the JS heap (terminal output held in the backend). */
+    externalGrowth?: number;
+    /** Bytes per minute, least squares over the timeline after warm-up (no forced GC). */
+    rssSlope?: number;
+    heapSlope?: number;
+    externalSlope?: number;
+    load1: { min: number; max: number } | undefined;
+    byKind: Record<string, { n: number; failed: number; ms: Summary }>;
+    seq: { runs: number; complete: number; expectedBytes: number; receivedBytes: number };
+    failedCommands: number;
+  };
 }
 
 export function derive(r: BenchResults): Derived {
@@ -151,7 +179,53 @@ export function derive(r: BenchResults): Derived {
       requested: runs.reduce((a, run) => a + run.requested, 0),
     };
   }
+  if (r.soak) d.soak = deriveSoak(r.soak);
   return d;
+}
+
+function deriveSoak(s: SoakResult): NonNullable<Derived['soak']> {
+  const idleBefore = s.idleBefore.length ? summarize(s.idleBefore) : undefined;
+  const idleP95 = idleBefore?.p95;
+  const minutes = bucketed(s.echo, s.seconds * 1000).map((b) => ({
+    ...b,
+    ratio: idleP95 ? b.p95 / idleP95 : undefined,
+    // The last sample of the minute (no forced GC): memory beside latency, over time.
+    memory: s.timeline.filter((m) => m.atMs < (b.index + 1) * 60_000).at(-1),
+  }));
+  const ratios = minutes.map((m) => m.ratio).filter((x): x is number => x !== undefined);
+  const warmMs = s.warmupSeconds * 1000;
+  const after = s.timeline.filter((m) => m.atMs >= warmMs);
+  const { warm, end } = s.checkpoints;
+  const soakCommands = s.commands.filter((c) => c.phase === 'soak');
+  const byKind: Record<string, { n: number; failed: number; ms: Summary }> = {};
+  for (const kind of [...new Set(soakCommands.map((c) => c.kind))]) {
+    const runs = soakCommands.filter((c) => c.kind === kind);
+    byKind[kind] = { n: runs.length, failed: runs.filter((c) => !c.ok).length, ms: summarize(runs.map((c) => c.ms)) };
+  }
+  const seqs = s.commands.flatMap((c) => (c.seq ? [c.seq] : []));
+  const loads = s.timeline.map((m) => m.load1);
+  return {
+    idleBefore,
+    idleAfter: s.idleAfter.length ? summarize(s.idleAfter) : undefined,
+    echo: s.echo.length ? { ...summarize(s.echo.map((e) => e.ms)), p99: percentile(s.echo.map((e) => e.ms), 99) } : undefined,
+    minutes,
+    worstRatio: ratios.length ? Math.max(...ratios) : undefined,
+    rssGrowth: warm && end ? end.rss - warm.rss : undefined,
+    heapGrowth: warm && end ? end.heapUsed - warm.heapUsed : undefined,
+    externalGrowth: warm && end ? end.external + end.arrayBuffers - (warm.external + warm.arrayBuffers) : undefined,
+    rssSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.rss }))),
+    heapSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.heapUsed }))),
+    externalSlope: slopePerMinute(after.map((m) => ({ atMs: m.atMs, value: m.external + m.arrayBuffers }))),
+    load1: loads.length ? { min: Math.min(...loads), max: Math.max(...loads) } : undefined,
+    byKind,
+    seq: {
+      runs: seqs.length,
+      complete: seqs.filter((q) => q.complete).length,
+      expectedBytes: seqs.reduce((a, q) => a + q.expectedBytes, 0),
+      receivedBytes: seqs.reduce((a, q) => a + q.receivedBytes, 0),
+    },
+    failedCommands: s.commands.filter((c) => !c.ok).length,
+  };
 }
 
 export function evaluateTargets(r: BenchResults, d: Derived): TargetResult[] {
@@ -222,6 +296,7 @@ export function evaluateTargets(r: BenchResults, d: Derived): TargetResult[] {
         }
       : notMeasured('Idle sandboxes per GiB', `≥ ${TARGETS.sandboxesPerGiB}`, 'density'),
   );
+  t.push(...soakTargets(r, d, notMeasured));
   if (r.ui?.built) {
     t.push({
       name: 'Initial JavaScript, lesson page',
@@ -244,6 +319,47 @@ export function evaluateTargets(r: BenchResults, d: Derived): TargetResult[] {
     });
   }
   return t;
+}
+
+const fmtSignedMiB = (bytes: number) => `${bytes >= 0 ? '+' : '−'}${fmtMiB(Math.abs(bytes))}`;
+
+function soakTargets(r: BenchResults, d: Derived, notMeasured: (name: string, target: string, section: string) => TargetResult): TargetResult[] {
+  const memory = { name: 'Soak: backend memory after warm-up', target: `grows < ${TARGETS.soakGrowthMiB} MiB (RSS after GC)` };
+  const echo = { name: 'Soak: keystroke echo under load', target: `p95 ≤ ${TARGETS.soakEchoRatio}x one learner alone, every minute` };
+  const lost = { name: 'Soak: nothing lost', target: '0 lost or corrupt output, 0 disconnects, 0 errors' };
+  const s = r.soak;
+  const ds = d.soak;
+  if (!s || !ds) return [memory, echo, lost].map((x) => notMeasured(x.name, x.target, 'soak'));
+  const { warm, end } = s.checkpoints;
+  const slope = ds.rssSlope === undefined ? '' : `; timeline slope ${fmtSignedMiB(ds.rssSlope)}/min (heap ${fmtSignedMiB(ds.heapSlope ?? 0)}/min)`;
+  const worst = ds.minutes.reduce<(typeof ds.minutes)[number] | undefined>((w, m) => ((m.ratio ?? 0) > (w?.ratio ?? -1) ? m : w), undefined);
+  const problems = s.errors.length + s.disconnects.length;
+  const lostBytes = ds.seq.expectedBytes - ds.seq.receivedBytes;
+  return [
+    warm && end && ds.rssGrowth !== undefined
+      ? {
+          ...memory,
+          measured: `${fmtMiB(warm.rss)} → ${fmtMiB(end.rss)} (${fmtSignedMiB(ds.rssGrowth)}) over ${((end.atMs - warm.atMs) / 60_000).toFixed(1)} min${slope}`,
+          pass: ds.rssGrowth < TARGETS.soakGrowthMiB * MiB,
+        }
+      : { ...memory, measured: 'no checkpoint after warm-up (soak too short?)', pass: undefined },
+    worst && ds.worstRatio !== undefined && ds.idleBefore
+      ? {
+          ...echo,
+          measured: `worst minute (${worst.index + 1}) ${fmtMs(worst.p95)} vs ${fmtMs(ds.idleBefore.p95)} alone = ${fmtRatio(ds.worstRatio)}; whole soak p95 ${fmtMs(ds.echo?.p95 ?? Number.NaN)}, p99 ${fmtMs(ds.echo?.p99 ?? Number.NaN)}`,
+          pass: meets(ds.worstRatio, TARGETS.soakEchoRatio, 'at-most'),
+        }
+      : { ...echo, measured: 'no echo samples', pass: undefined },
+    {
+      ...lost,
+      measured:
+        `${ds.seq.complete} of ${ds.seq.runs} \`seq\` outputs whole and in order (${(ds.seq.receivedBytes / 1e6).toFixed(1)} of ${(ds.seq.expectedBytes / 1e6).toFixed(1)} MB` +
+        `${lostBytes ? `, ${lostBytes} bytes missing` : ''}), ${ds.failedCommands} failed commands, ${s.disconnects.length} disconnects, ${s.errors.length} errors` +
+        (s.opened < s.learners ? `; only ${s.opened} of ${s.learners} learners got a session` : ''),
+      pass: problems === 0 && ds.failedCommands === 0 && s.opened === s.learners,
+      note: problems ? `first: ${[...s.disconnects, ...s.errors][0]!.message.slice(0, 200)}` : undefined,
+    },
+  ];
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -423,6 +539,8 @@ export function renderMarkdown(r: BenchResults, d: Derived, targets: TargetResul
     );
   }
 
+  if (r.soak && d.soak) renderSoak(out, r.soak, d.soak);
+
   if (r.diagnose) {
     const dg = r.diagnose;
     const s = (xs: number[] | undefined) => (xs?.length ? summarize(xs) : undefined);
@@ -473,4 +591,86 @@ export function renderMarkdown(r: BenchResults, d: Derived, targets: TargetResul
   }
   out.push('');
   return out.join('\n');
+}
+
+function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak']>): void {
+  const memoryCells = (m: MemorySample | undefined) => (m ? [fmtMiB(m.rss), fmtMiB(m.heapUsed), fmtMiB(m.external + m.arrayBuffers), m.load1.toFixed(1)] : ['', '', '', '']);
+  const row = (label: string, x: { p50?: number; median?: number; p95: number; p99?: number; n: number } | undefined, ratioCell = '', memory?: MemorySample) =>
+    x
+      ? [label, fmtMs(x.p50 ?? x.median ?? Number.NaN), fmtMs(x.p95), x.p99 === undefined ? '' : fmtMs(x.p99), String(x.n), ratioCell, ...memoryCells(memory)]
+      : [label, 'n/a', 'n/a', '', '0', '', ...memoryCells(memory)];
+  out.push('');
+  out.push('## Soak (a class at work)');
+  out.push('');
+  out.push(
+    `${s.opened} of ${s.learners} learners, each with a session and a terminal WebSocket, typing for ${s.seconds} s (the first ${s.warmupSeconds} s are warm-up for the memory verdict): ` +
+      `a key every ${s.keyGapMs[0]}–${s.keyGapMs[1]} ms, Enter, then reading every byte until the prompt; ` +
+      `${s.commands.filter((c) => c.phase === 'soak').length} commands, ${s.echo.length} keystrokes timed, ${(s.bytesReceived / 1e6).toFixed(1)} MB of terminal output received.` +
+      (ds.load1 ? ` Load average (1 min) during the soak: ${ds.load1.min.toFixed(1)} to ${ds.load1.max.toFixed(1)}.` : ''),
+  );
+  out.push('');
+  const idle = ds.idleBefore;
+  const rows = [
+    row('one learner typing alone, before (the floor)', idle && { ...idle, p99: percentile(s.idleBefore, 99) }),
+    ...ds.minutes.map((m) => row(`minute ${m.index + 1}, everyone typing`, m, m.ratio === undefined ? '' : fmtRatio(m.ratio), m.memory)),
+    row('**whole soak**', ds.echo, idle && ds.echo ? fmtRatio(ds.echo.p95 / idle.p95) : ''),
+    row('one learner typing alone, after', ds.idleAfter && { ...ds.idleAfter, p99: percentile(s.idleAfter, 99) }, idle && ds.idleAfter ? fmtRatio(ds.idleAfter.p95 / idle.p95) : ''),
+  ];
+  out.push(
+    table(['keystroke echo through the backend', 'p50', 'p95', 'p99', 'n', 'p95 / floor p95', 'backend RSS (end of minute, no GC)', 'JS heap', 'external + buffers', 'load (1 min)'], rows),
+  );
+  out.push('');
+  const c = s.checkpoints;
+  const mem = (label: string, m: MemorySample | undefined) =>
+    m ? [label, m.atMs >= 0 ? `${(m.atMs / 60_000).toFixed(1)} min` : '', fmtMiB(m.rss), fmtMiB(m.heapUsed), fmtMiB(m.external + m.arrayBuffers)] : [label, 'n/a', '', '', ''];
+  out.push(
+    table(
+      ['backend memory after a full GC', 'at', 'RSS', 'JS heap', 'external + buffers'],
+      [
+        mem('before the soak (sessions open, idle)', c.start),
+        mem('end of warm-up', c.warm),
+        mem('middle', c.middle),
+        mem('end of the soak', c.end),
+        mem('sessions ended, pool refilled', c.afterClose),
+      ],
+    ),
+  );
+  out.push('');
+  const slope = (b: number | undefined) => (b === undefined ? 'n/a' : `${fmtSignedMiB(b)}/min`);
+  out.push(
+    `Growth after warm-up (end − end of warm-up, after GC): RSS ${ds.rssGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.rssGrowth)}, ` +
+      `JS heap ${ds.heapGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.heapGrowth)}, external + buffers ${ds.externalGrowth === undefined ? 'n/a' : fmtSignedMiB(ds.externalGrowth)}. ` +
+      `Least-squares slope over the ${s.timeline.filter((m) => m.atMs >= s.warmupSeconds * 1000).length} samples taken every 5 s after warm-up (no forced GC): ` +
+      `RSS ${slope(ds.rssSlope)}, JS heap ${slope(ds.heapSlope)}, external + buffers ${slope(ds.externalSlope)}.`,
+  );
+  out.push('');
+  const kinds: Record<string, string> = {
+    ls: '`ls -la /`',
+    'docker-ps': '`docker ps`',
+    seq: '`seq 1 2000`',
+    'seq-burst': '`seq 1 200000` (a flood)',
+    'docker-run': '`docker run --rm busybox echo x`',
+  };
+  out.push(
+    table(
+      ['command (soak phase)', 'runs', 'failed', 'Enter to prompt, median', 'p95'],
+      Object.entries(ds.byKind).map(([kind, k]) => [kinds[kind] ?? kind, String(k.n), String(k.failed), fmtMs(k.ms.median), fmtMs(k.ms.p95)]),
+    ),
+  );
+  out.push('');
+  out.push(
+    `Every \`seq\` output (idle phases included) is checked line by line: each number once, in order, the last one n, their sum n(n+1)/2, nothing else between them. ` +
+      `${ds.seq.complete} of ${ds.seq.runs} whole; ${ds.seq.receivedBytes} of ${ds.seq.expectedBytes} bytes arrived.`,
+  );
+  const problems = [
+    ...s.disconnects.map((e) => `disconnect, learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
+    ...s.errors.map((e) => `learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
+    ...s.openFailures.map((f) => `no session: ${f}`),
+  ];
+  if (problems.length) {
+    out.push('');
+    out.push(`Problems (first 5 of ${problems.length}):`);
+    out.push('');
+    for (const p of problems.slice(0, 5)) out.push(`- \`${p.slice(0, 300)}\``);
+  }
 }

@@ -20,6 +20,7 @@ import { removeSandbox, startFloorSandbox, sweep, type FloorSandbox } from './en
 import { burstOnce, closeSessions } from './measure-burst.ts';
 import { densityResult, sandboxesMemory } from './measure-density.ts';
 import { shellStartCost, warmWithoutRefill } from './measure-diagnose.ts';
+import { measureSoak } from './measure-soak.ts';
 import { measureTerminal } from './measure-terminal.ts';
 import { measureCold, measureWarm } from './measure-ttp.ts';
 import { measureServed, measureUi } from './measure-ui.ts';
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
   const runId = randomBytes(3).toString('hex');
   // Separate namespaces: a backend removes, at start, whatever of its namespace no session owns,
   // which would include the floors' sandboxes if they shared one.
-  const ns = { main: `bench-${runId}`, cold: `bench-${runId}-cold`, floor: `bench-${runId}-floor`, diag: `bench-${runId}-diag` };
+  const ns = { main: `bench-${runId}`, cold: `bench-${runId}-cold`, floor: `bench-${runId}-floor`, diag: `bench-${runId}-diag`, soak: `bench-${runId}-soak` };
   const engine = connectEngine();
   // The floors get the sandbox settings the backends get (image, limits, network range).
   const config = loadConfig({ ...process.env, BERTH_NAMESPACE: ns.floor });
@@ -211,6 +212,29 @@ async function main(): Promise<number> {
         live.delete(main);
         await main.stop();
       }
+    }
+
+    if (wanted('soak')) {
+      await section('soak', async () => {
+        // A backend of its own, so that its memory is the soak's alone and nothing before it shows up as growth.
+        progress(`starting a backend for the soak (namespace ${ns.soak}): ${options.soakLearners} learners for ${options.soakSeconds} s`);
+        const soak = await BackendProcess.start(
+          ns.soak,
+          { BERTH_POOL_IDLE: '2', BERTH_POOL_MAX: String(options.soakLearners + 4) },
+          options.logLevel,
+        );
+        live.add(soak);
+        try {
+          results.soak = await measureSoak(
+            soak,
+            { learners: options.soakLearners, seconds: options.soakSeconds, warmupSeconds: options.soakWarmupSeconds },
+            progress,
+          );
+        } finally {
+          live.delete(soak);
+          await soak.stop();
+        }
+      });
     }
 
     if (wanted('cold')) {
