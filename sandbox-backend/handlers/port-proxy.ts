@@ -139,6 +139,18 @@ export function createPortProxy(sessions: PortTargets, log: Logger, options: Por
       },
     );
 
+  const ask = (req: IncomingMessage, target: Target, found: PortTarget) =>
+    http.request({
+      host: found.address,
+      port: target.port,
+      method: req.method,
+      path: target.path,
+      headers: upstreamHeaders(req, target, trust),
+      timeout: CONNECT_TIMEOUT_MS,
+      // An upgraded connection leaves the pool anyway; plain requests may reuse one.
+      agent: req.headers.upgrade === undefined ? undefined : false,
+    });
+
   return {
     handles: (req) => onPortHost(req) || (req.url ?? '').startsWith('/s/'),
 
@@ -159,14 +171,7 @@ export function createPortProxy(sessions: PortTargets, log: Logger, options: Por
       }
       void resolve(target, fail).then((found) => {
         if (!found) return;
-        const upstream = http.request({
-          host: found.address,
-          port: target.port,
-          method: req.method,
-          path: target.path,
-          headers: upstreamHeaders(req, target, trust),
-          timeout: CONNECT_TIMEOUT_MS,
-        });
+        const upstream = ask(req, target, found);
         const revoke = () => {
           upstream.destroy();
           res.destroy();
@@ -199,15 +204,7 @@ export function createPortProxy(sessions: PortTargets, log: Logger, options: Por
       void resolve(target, fail).then((found) => {
         if (!found) return;
         // Node's client parses the upstream's answer, so its headers are filtered like any other answer's.
-        const upstream = http.request({
-          host: found.address,
-          port: target.port,
-          method: req.method,
-          path: target.path,
-          headers: upstreamHeaders(req, target, trust),
-          timeout: CONNECT_TIMEOUT_MS,
-          agent: false,
-        });
+        const upstream = ask(req, target, found);
         let tunnel: Socket | undefined;
         const revoke = () => {
           upstream.destroy();
