@@ -2,7 +2,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
-import { tokenOf } from '../support/hostile-page.ts';
+import { startUpgradeEcho, tokenOf } from '../support/hostile-page.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
 const PORT_DOMAIN = 'ports.localhost';
@@ -59,12 +59,8 @@ it('explains a port where nothing listens, and hides other sessions', async () =
 });
 
 it('passes a WebSocket-style upgrade through, byte for byte', async () => {
-  // A server that accepts any upgrade and then echoes what it receives.
-  const start = await exec(
-    `printf '#!/bin/sh\\nprintf "HTTP/1.1 101 Switching Protocols\\\\r\\\\nUpgrade: websocket\\\\r\\\\nConnection: Upgrade\\\\r\\\\n\\\\r\\\\n"\\nexec cat\\n' > /root/upgrade.sh && chmod +x /root/upgrade.sh && ` +
-      // One port per form of URL below: each server takes one connection at a time.
-      `docker run -d -p 9000:9000 -p 9001:9001 -v /root/upgrade.sh:/upgrade.sh busybox sh -c '(while true; do nc -l -p 9000 -e /upgrade.sh; done) & while true; do nc -l -p 9001 -e /upgrade.sh; done'`,
-  );
+  // One port per form of URL below: each server takes one connection at a time.
+  const start = await exec(startUpgradeEcho([9000, 9001]));
   expect(start.json.exitCode).toBe(0);
   await waitFor('the echo servers to listen', async () => {
     const { ports } = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances[0];

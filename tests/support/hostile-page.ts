@@ -39,6 +39,7 @@ const NGINX = `server {
   location / {
     root /hostile;
     add_header Set-Cookie "stolen=1; Path=/" always;
+    add_header Set-Cookie "shared=1; Domain=localhost; Path=/" always;
     add_header Service-Worker-Allowed "/" always;
     add_header Clear-Site-Data '"*"' always;
     add_header Origin-Agent-Cluster "?0" always;
@@ -56,6 +57,18 @@ export const startHostileServer = [
   `cat > /root/hostile.conf <<'BERTH_EOF'\n${NGINX}BERTH_EOF`,
   `docker run -d --name hostile -p ${HOSTILE_PORT}:80 -v /root/hostile:/hostile:ro -v /root/hostile.conf:/etc/nginx/conf.d/default.conf:ro nginx`,
 ].join('\n');
+
+/**
+ * A bash script for the exec API: a server on each port that accepts any upgrade and then echoes
+ * what it receives (one connection at a time per port).
+ */
+export function startUpgradeEcho(ports: number[]): string {
+  const loops = ports.map((port) => `(while true; do nc -l -p ${port} -e /upgrade.sh; done) &`).join(' ');
+  return (
+    `printf '#!/bin/sh\\nprintf "HTTP/1.1 101 Switching Protocols\\\\r\\\\nUpgrade: websocket\\\\r\\\\nConnection: Upgrade\\\\r\\\\n\\\\r\\\\n"\\nexec cat\\n' > /root/upgrade.sh && chmod +x /root/upgrade.sh && ` +
+    `docker run -d ${ports.map((port) => `-p ${port}:${port}`).join(' ')} -v /root/upgrade.sh:/upgrade.sh busybox sh -c '${loops} wait'`
+  );
+}
 
 /** What the hostile page's script managed. */
 export interface AttackResult {
