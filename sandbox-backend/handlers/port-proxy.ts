@@ -85,8 +85,10 @@ export function upstreamHeaders(req: IncomingMessage, target: Target, trust: Tru
 export function answerHeaders(upstream: IncomingHttpHeaders, target: Target): OutgoingHttpHeaders {
   const headers: OutgoingHttpHeaders = { ...upstream };
   if (target.form === 'host') {
-    // A cookie for the parent domain would reach every other learner's port host.
+    // A cookie for the parent domain would reach every other learner's port host, and
+    // Clear-Site-Data wipes cookies of the whole registrable domain, theirs (and Berth's) included.
     if (upstream['set-cookie']) headers['set-cookie'] = upstream['set-cookie'].map(hostOnlyCookie);
+    delete headers['clear-site-data'];
     return headers;
   }
   for (const name of ORIGIN_WIDE) delete headers[name];

@@ -150,6 +150,8 @@ it('leaves the host form its own origin, with cookies for that host only', async
   expect(page.status).toBe(200);
   expect(page.headers['set-cookie']).toEqual(['stolen=1; Path=/', 'shared=1; Path=/']);
   expect(page.headers['service-worker-allowed']).toBe('/');
+  // Its cookie half reaches the whole registrable domain: every other port host, and Berth.
+  expect(page.headers).not.toHaveProperty('clear-site-data');
   expect(page.headers['content-security-policy']).toBe("default-src * 'unsafe-inline'");
   // A port host that names nothing is still no door into Berth.
   expect((await send('/healthz', { host: 'anything.localhost' })).status).toBe(404);

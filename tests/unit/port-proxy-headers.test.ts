@@ -58,10 +58,11 @@ describe('port proxy headers', () => {
   });
 
   it('leaves host-form answers their own origin, with cookies for that host only', () => {
-    const answered = answerHeaders({ 'set-cookie': ['a=1; Domain=.ports.example.com; Path=/', 'b=2; path=/; domain=example.com; HttpOnly'], 'service-worker-allowed': '/' }, host);
+    const answered = answerHeaders({ 'set-cookie': ['a=1; Domain=.ports.example.com; Path=/', 'b=2; path=/; domain=example.com; HttpOnly'], 'service-worker-allowed': '/', 'clear-site-data': '"cookies"' }, host);
     expect(answered['set-cookie']).toEqual(['a=1; Path=/', 'b=2; path=/; HttpOnly']);
     expect(answered['service-worker-allowed']).toBe('/');
     expect(answered).not.toHaveProperty('content-security-policy');
+    expect(answered).not.toHaveProperty('clear-site-data');
     expect(hostOnlyCookie('c=3;Domain=x;Secure')).toBe('c=3;Secure');
   });
 });
