@@ -9,6 +9,7 @@ import { connectEngine, pingEngine } from './engine/docker.ts';
 import { createHttpHandler, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
 import { createPortProxy } from './handlers/port-proxy.ts';
+import { compileTrust } from './handlers/client-address.ts';
 import { createTerminalServer } from './handlers/terminal.ts';
 import { lessonDirectory } from './lessons.ts';
 import { backendMetrics, Gauge } from './metrics.ts';
@@ -97,7 +98,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   metrics.registry.add(new Gauge('berth_queue_length', 'Learners waiting for a sandbox.', () => sessions.queueLength));
   metrics.registry.add(new Gauge('berth_draining', '1 while new sessions are refused for maintenance.', () => (sessions.draining ? 1 : 0)));
 
-  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }), config.http.portDomain);
+  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }), { domain: config.http.portDomain, trust: compileTrust(config.http.trustProxy) });
   const server = http.createServer(
     createHttpHandler({
       sessions,

@@ -5,6 +5,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import { validTrustEntry } from './handlers/client-address.ts';
 
 /** Parses "250ms", "90s", "10m", "4h" or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
@@ -53,6 +54,12 @@ const schema = z.object({
     .string()
     .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:\d{1,5})?$/i, 'use a host name whose subdomains all point at Berth, with an optional port, e.g. ports.example.com or localhost:8080')
     .optional(),
+  // Comma-separated; empty trusts no proxy, so forwarded headers are never believed.
+  BERTH_TRUST_PROXY: z
+    .string()
+    .default('')
+    .transform((text) => text.split(',').map((entry) => entry.trim()).filter(Boolean))
+    .refine((entries) => entries.every(validTrustEntry), 'use "loopback", addresses or CIDR ranges, comma-separated, e.g. loopback,10.0.0.0/8'),
   DOCKER_HOST: z
     .string()
     .regex(/^(unix:\/\/\/.+|tcp:\/\/[^:/]+:\d+)$/, 'use unix:///path/to/docker.sock or tcp://host:port')
@@ -95,8 +102,11 @@ export type ConfigEnv = z.input<typeof schema>;
 export const configVariables = Object.keys(schema.shape) as (keyof ConfigEnv)[];
 
 export interface Config {
-  /** portDomain: published ports are also served at <port>-<instance>-<session hex>.<portDomain>. */
-  http: { port: number; host: string; portDomain?: string };
+  /**
+   * portDomain: published ports are also served at <port>-<instance>-<port token hex>.<portDomain>.
+   * trustProxy: addresses and ranges (or "loopback") whose X-Forwarded-* headers are believed.
+   */
+  http: { port: number; host: string; portDomain?: string; trustProxy: string[] };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Where the engine's API answers: unix:///path or tcp://host:port. */
   dockerHost: string;
@@ -163,7 +173,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   return {
-    http: { port: c.PORT, host: c.HOST, portDomain: c.BERTH_PORT_DOMAIN },
+    http: { port: c.PORT, host: c.HOST, portDomain: c.BERTH_PORT_DOMAIN, trustProxy: c.BERTH_TRUST_PROXY },
     logLevel: c.BERTH_LOG_LEVEL,
     dockerHost: c.DOCKER_HOST,
     dbPath: c.BERTH_DB ?? path.join(c.BERTH_DATA_DIR, 'berth.sqlite'),

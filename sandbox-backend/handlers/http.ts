@@ -132,7 +132,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }),
     route('GET', '/api/admin/sessions', async (req, res) => {
       requireAdmin(req);
-      sendJson(res, 200, { sessions: sessions.list() });
+      sendJson(res, 200, { sessions: sessions.list(req.headers.host) });
     }),
     route('DELETE', '/api/admin/sessions/:id', async (req, res, { id }) => {
       requireAdmin(req);
@@ -151,15 +151,19 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     }),
     route('POST', '/api/sessions', async (req, res) => {
       const body = await readJson(req, createSessionBody);
-      const outcome = await sessions.request({ lesson: body.lesson, client: clientKey(req) });
+      const outcome = await sessions.request({ lesson: body.lesson, client: clientKey(req) }, req.headers.host);
       if ('session' in outcome) sendJson(res, 201, outcome.session);
       else sendJson(res, 202, outcome);
     }),
-    route('GET', '/api/queue/:ticket', async (_req, res, { ticket }) => {
-      sendJson(res, 200, sessions.queueStatus(ticket!));
+    route('GET', '/api/queue/:ticket', async (req, res, { ticket }) => {
+      sendJson(res, 200, sessions.queueStatus(ticket!, req.headers.host));
     }),
-    route('GET', '/api/sessions/:id', async (_req, res, { id }) => {
-      sendJson(res, 200, sessions.get(id!));
+    route('GET', '/api/sessions/:id', async (req, res, { id }) => {
+      sendJson(res, 200, sessions.get(id!, req.headers.host));
+    }),
+    route('POST', '/api/sessions/:id/port-token', async (req, res, { id }) => {
+      await readJson(req, z.strictObject({}));
+      sendJson(res, 200, sessions.rotatePortToken(id!, req.headers.host));
     }),
     route('DELETE', '/api/sessions/:id', async (_req, res, { id }) => {
       await sessions.end(id!);

@@ -3,6 +3,7 @@
  * module that hands sandboxes to handlers (handlers never see the pool or the driver).
  */
 import { randomBytes } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import { ApiError } from '../errors.ts';
 import type { LessonDirectory } from '../lessons.ts';
 import type { BackendMetrics } from '../metrics.ts';
@@ -12,7 +13,7 @@ import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
 import { ClientLimits, WaitQueue } from '../scheduling/queue.ts';
 import type { InstanceRecord, SessionRecord, SessionStore } from '../storage/sessions-store.ts';
 import { TerminalHub, type Subscription, type TerminalSubscriber } from './terminal-hub.ts';
-import { portUrlTemplate } from '../routing/port-routes.ts';
+import { isPortToken, newPortToken, portDomainFor, portUrlTemplate } from '../routing/port-routes.ts';
 
 export type SessionEvent =
   | { type: 'expiring'; at: string }
@@ -28,8 +29,14 @@ export interface SessionView {
   createdAt: string;
   expiresAt: string;
   instances: { name: string; ports: number[] }[];
-  /** Where the browser reaches a published port: fill in {instance} and {port}. */
+  /** Where the browser reaches a published port: fill in {instance} and {port}. Carries the port token, not the id. */
   portUrlTemplate: string;
+}
+
+/** Where the proxy reaches a published port, and a signal that fires when its link is revoked. */
+export interface PortTarget {
+  address: string;
+  revoked: AbortSignal;
 }
 
 export interface SessionServiceOptions {
@@ -43,7 +50,7 @@ export interface SessionServiceOptions {
   execTimeoutMs: number;
   /** Warnings sent before expiry, in ms before it. */
   warnings?: number[];
-  /** BERTH_PORT_DOMAIN: ports are offered on their own host names under it. */
+  /** BERTH_PORT_DOMAIN: ports are offered on their own host names under it (routing/port-routes.ts). */
   portDomain?: string;
 }
 
@@ -70,7 +77,7 @@ export function toView(session: SessionRecord, ports: (instance: string) => numb
     createdAt: new Date(session.createdAt).toISOString(),
     expiresAt: new Date(session.expiresAt).toISOString(),
     instances: session.instances.map((instance) => ({ name: instance.name, ports: ports(instance.name) })),
-    portUrlTemplate: portUrlTemplate(session.id, portDomain),
+    portUrlTemplate: portUrlTemplate(session.portToken, portDomain),
   };
 }
 
@@ -83,6 +90,8 @@ export class SessionService {
   private readonly ports = new Map<string, number[]>();
   private readonly portWatchers = new Map<string, () => void>();
   private readonly addresses = new Map<string, string>();
+  /** Aborted when a session's port token stops opening anything (rotated, or the session ended). */
+  private readonly portLinks = new Map<string, AbortController>();
   /** While draining, no new sessions start; running ones carry on. */
   draining = false;
   private readonly queue = new WaitQueue<SessionRequest>({ abandonAfterMs: 30_000 });
@@ -110,7 +119,7 @@ export class SessionService {
    * A learner asks for a session: they get one, or a place in the queue when every sandbox is
    * taken (and behind anyone already waiting).
    */
-  async request(input: SessionRequest): Promise<RequestOutcome> {
+  async request(input: SessionRequest, visitorHost?: string): Promise<RequestOutcome> {
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
@@ -123,7 +132,7 @@ export class SessionService {
     }
     if (this.queue.length === 0) {
       try {
-        return { session: await this.create(input) };
+        return { session: await this.create(input, visitorHost) };
       } catch (error) {
         if (!(error instanceof ApiError && error.code === 'capacity')) throw error;
       }
@@ -135,12 +144,12 @@ export class SessionService {
   }
 
   /** A queued learner asks where they stand; once served, they get their session. */
-  queueStatus(ticket: string): RequestOutcome {
+  queueStatus(ticket: string, visitorHost?: string): RequestOutcome {
     const served = this.served.get(ticket);
     if (served) {
       clearTimeout(served.timer);
       this.served.delete(ticket);
-      return { session: this.get(served.sessionId) };
+      return { session: this.get(served.sessionId, visitorHost) };
     }
     const position = this.queue.position(ticket);
     if (position === undefined) {
@@ -210,7 +219,8 @@ export class SessionService {
   }
 
   /** Starts a session now, or fails with `capacity` when every sandbox is taken. */
-  async create(input: { lesson?: string | undefined; client?: string }): Promise<SessionView> {
+  /** `visitorHost`: the Host the visitor reached Berth at, which decides the form of port links. */
+  async create(input: { lesson?: string | undefined; client?: string }, visitorHost?: string): Promise<SessionView> {
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
@@ -233,6 +243,7 @@ export class SessionService {
       createdAt: now,
       expiresAt: now + this.options.ttlMs,
       instances,
+      portToken: newPortToken(),
     };
     this.store.insert(session);
     this.schedule(session);
@@ -241,7 +252,7 @@ export class SessionService {
     this.options.metrics?.sessionStart.observe((performance.now() - started) / 1000);
     this.options.metrics?.sessionsCreated.inc();
     this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
-    return this.view(session);
+    return this.view(session, visitorHost);
   }
 
   /** Adds the next free node (up to node5) to a session, on the session's network. */
@@ -300,25 +311,54 @@ export class SessionService {
     return { name, ...sandbox };
   }
 
-  get(id: string): SessionView {
-    return this.view(this.record(id));
+  get(id: string, visitorHost?: string): SessionView {
+    return this.view(this.record(id), visitorHost);
   }
 
-  private view(session: SessionRecord): SessionView {
-    return toView(session, (name) => this.ports.get(`${session.id}/${name}`) ?? [], this.options.portDomain);
+  private view(session: SessionRecord, visitorHost?: string): SessionView {
+    return toView(session, (name) => this.ports.get(`${session.id}/${name}`) ?? [], portDomainFor(visitorHost, this.options.portDomain));
   }
 
-  /** Where the proxy reaches a port of an instance. */
-  async portTarget(id: string, instanceName: string): Promise<string> {
-    const instance = this.instance(id, instanceName);
-    const key = `${id}/${instanceName}`;
+  /**
+   * Where the proxy reaches a port of an instance, by the session's port token: the only door
+   * from a port link into a session, and it leads to the published ports alone.
+   */
+  async portTarget(token: string, instanceName: string): Promise<PortTarget> {
+    const session = isPortToken(token) ? this.store.byPortToken(token) : undefined;
+    const instance = session && session.expiresAt > Date.now() ? session.instances.find((i) => i.name === instanceName) : undefined;
+    if (!session || !instance) {
+      // The same answer whatever was wrong, so a link reveals nothing about sessions it does not open.
+      throw new ApiError('not_found', 'Nothing is published at this link: it is mistyped, its session ended, or the session was given a new port link.');
+    }
+    const key = `${session.id}/${instanceName}`;
     let address = this.addresses.get(key);
     if (!address) {
       address = await this.driver.address(instance.containerId);
       if (!address) throw new ApiError('unavailable', `${instanceName} has no network address right now.`);
       this.addresses.set(key, address);
     }
-    return address;
+    let link = this.portLinks.get(session.id);
+    if (!link) {
+      link = new AbortController();
+      // One listener per open proxied connection: many is normal, not a leak.
+      setMaxListeners(0, link.signal);
+      this.portLinks.set(session.id, link);
+    }
+    return { address, revoked: link.signal };
+  }
+
+  /** Gives a session a new port token: links with the old one stop working at once, open connections included. */
+  rotatePortToken(id: string, visitorHost?: string): SessionView {
+    this.record(id);
+    this.store.updatePortToken(id, newPortToken());
+    this.revokePortLinks(id);
+    this.log.info('port links renewed', { sessionId: id });
+    return this.get(id, visitorHost);
+  }
+
+  private revokePortLinks(id: string): void {
+    this.portLinks.get(id)?.abort();
+    this.portLinks.delete(id);
   }
 
   private watchPorts(sessionId: string, instance: InstanceRecord): void {
@@ -348,8 +388,8 @@ export class SessionService {
   }
 
   /** Every live session, oldest first (the admin view). */
-  list(): SessionView[] {
-    return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s));
+  list(visitorHost?: string): SessionView[] {
+    return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s, visitorHost));
   }
 
   async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' = 'ended'): Promise<void> {
@@ -366,6 +406,7 @@ export class SessionService {
     this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : { type: 'ended' });
     this.lastActive.delete(id);
     this.listeners.delete(id);
+    this.revokePortLinks(id);
     await this.closeHubs(id);
     this.unwatchPorts(id);
     // Later nodes first: node1's sandbox holds the network they are attached to.
@@ -495,6 +536,9 @@ export class SessionService {
     this.hubs.clear();
     for (const stop of this.portWatchers.values()) stop();
     this.portWatchers.clear();
+    // Proxied connections end with the backend; the links themselves stay valid for the next start.
+    for (const link of this.portLinks.values()) link.abort();
+    this.portLinks.clear();
   }
 
   private record(id: string): SessionRecord {

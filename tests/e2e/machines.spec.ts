@@ -10,13 +10,13 @@ test('published ports show as links that reach the server, and nodes can be adde
     await typeLine(page, 'docker run -d -p 8081:80 --name published nginx');
     const link = page.getByRole('navigation', { name: 'Published ports of node1' }).getByRole('link', { name: 'node1:8081' });
     await expect(link).toBeVisible();
-    // The e2e server sets BERTH_PORT_DOMAIN, so the link is the port's own host.
+    // Berth is at localhost, so the link is the port's own host, with no BERTH_PORT_DOMAIN.
     const { port } = new URL(page.url());
-    await expect(link).toHaveAttribute('href', new RegExp(`^http://8081-node1-[0-9a-f]{36}\\.localhost:${port}/$`));
+    await expect(link).toHaveAttribute('href', new RegExp(`^http://8081-node1-[0-9a-f]{32}\\.localhost:${port}/$`));
     const [tab] = await Promise.all([context.waitForEvent('page'), link.click()]);
     await expect(tab.locator('body')).toContainText(/nginx/i);
-    // The path form reaches the same server, on Berth's own origin.
-    const hex = /8081-node1-([0-9a-f]{36})\./.exec((await link.getAttribute('href'))!)![1]!;
+    // The path form reaches the same server, sandboxed on Berth's own origin.
+    const hex = /8081-node1-([0-9a-f]{32})\./.exec((await link.getAttribute('href'))!)![1]!;
     await tab.goto(`/s/${Buffer.from(hex, 'hex').toString('base64url')}/node1/8081/`);
     await expect(tab.locator('body')).toContainText(/nginx/i);
     await tab.close();

@@ -21,7 +21,9 @@ export default defineConfig({
   expect: { timeout: 30_000 },
   reporter: [['list']],
   use: {
-    baseURL: `http://127.0.0.1:${port}`,
+    // At localhost, as `npm start` prints it: port links then take their own hosts under
+    // localhost:<port> by default (Chromium resolves every *.localhost to loopback).
+    baseURL: `http://localhost:${port}`,
     browserName: 'chromium',
     viewport: { width: 1280, height: 800 },
     trace: 'retain-on-failure',
@@ -51,10 +53,9 @@ export default defineConfig({
     env: {
       PORT: String(port),
       HOST: '127.0.0.1',
-      BERTH_NAMESPACE: 'e2e',
+      // Two e2e runs on one engine (two checkouts) must not share a namespace.
+      BERTH_NAMESPACE: process.env.BERTH_E2E_NAMESPACE ?? 'e2e',
       BERTH_POOL_IDLE: '1',
-      // Port links in their own-host form: Chromium resolves every *.localhost to loopback.
-      BERTH_PORT_DOMAIN: `localhost:${port}`,
       BERTH_DATA_DIR: process.env.BERTH_E2E_DATA_DIR,
       BERTH_STATIC_DIR: path.join(root, 'dist'),
       BERTH_LESSONS_DIR: path.join(root, 'lessons'),

@@ -2,17 +2,22 @@ import http from 'node:http';
 import net from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
+import { startUpgradeEcho, tokenOf } from '../support/hostile-page.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
 const PORT_DOMAIN = 'ports.localhost';
 
 let backend: TestBackend;
 let sessionId: string;
+/** The session's port token: what port links carry instead of the session id. */
+let token: string;
 
 beforeAll(async () => {
   // Both forms of port URL at once: the path form always, the host form under this domain.
   backend = await startBackend({ BERTH_POOL_IDLE: '0', BERTH_PORT_DOMAIN: PORT_DOMAIN });
-  sessionId = (await api(backend.url, 'POST', '/api/sessions', {})).json.id;
+  const session = (await api(backend.url, 'POST', '/api/sessions', {})).json;
+  sessionId = session.id;
+  token = tokenOf(session.portUrlTemplate);
 });
 
 afterAll(async () => {
@@ -31,30 +36,31 @@ it('announces a published port to the terminal and the session, and proxies HTTP
   expect((await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances).toEqual([{ name: 'node1', ports: [8080] }]);
   term.close();
 
-  const page = await fetch(`${backend.url}/s/${sessionId}/node1/8080/`);
+  const page = await fetch(`${backend.url}/s/${token}/node1/8080/`);
   expect(page.status).toBe(200);
   expect(await page.text()).toMatch(/nginx/i);
 
-  const bare = await fetch(`${backend.url}/s/${sessionId}/node1/8080`, { redirect: 'manual' });
+  const bare = await fetch(`${backend.url}/s/${token}/node1/8080`, { redirect: 'manual' });
   expect(bare.status).toBe(302);
-  expect(bare.headers.get('location')).toBe(`/s/${sessionId}/node1/8080/`);
+  expect(bare.headers.get('location')).toBe(`/s/${token}/node1/8080/`);
 });
 
 it('explains a port where nothing listens, and hides other sessions', async () => {
-  const closed = await fetch(`${backend.url}/s/${sessionId}/node1/9999/`);
+  const closed = await fetch(`${backend.url}/s/${token}/node1/9999/`);
   expect(closed.status).toBe(502);
   expect((await closed.json()).error.message).toMatch(/Nothing answers on port 9999 of node1/);
   expect((await fetch(`${backend.url}/s/not-a-session/node1/8080/`)).status).toBe(404);
-  expect((await fetch(`${backend.url}/s/${sessionId}/node7/8080/`)).status).toBe(404);
+  expect((await fetch(`${backend.url}/s/${token}/node7/8080/`)).status).toBe(404);
+  // The session id is the credential for exec, terminals and deletion: it opens no port.
+  const byId = await fetch(`${backend.url}/s/${sessionId}/node1/8080/`);
+  expect(byId.status).toBe(404);
+  expect((await byId.json()).error.code).toBe('not_found');
+  expect((await get('/', `8080-node1-${hex(sessionId)}.${PORT_DOMAIN}`)).status).toBe(404);
 });
 
 it('passes a WebSocket-style upgrade through, byte for byte', async () => {
-  // A server that accepts any upgrade and then echoes what it receives.
-  const start = await exec(
-    `printf '#!/bin/sh\\nprintf "HTTP/1.1 101 Switching Protocols\\\\r\\\\nUpgrade: websocket\\\\r\\\\nConnection: Upgrade\\\\r\\\\n\\\\r\\\\n"\\nexec cat\\n' > /root/upgrade.sh && chmod +x /root/upgrade.sh && ` +
-      // One port per form of URL below: each server takes one connection at a time.
-      `docker run -d -p 9000:9000 -p 9001:9001 -v /root/upgrade.sh:/upgrade.sh busybox sh -c '(while true; do nc -l -p 9000 -e /upgrade.sh; done) & while true; do nc -l -p 9001 -e /upgrade.sh; done'`,
-  );
+  // One port per form of URL below: each server takes one connection at a time.
+  const start = await exec(startUpgradeEcho([9000, 9001]));
   expect(start.json.exitCode).toBe(0);
   await waitFor('the echo servers to listen', async () => {
     const { ports } = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances[0];
@@ -62,9 +68,9 @@ it('passes a WebSocket-style upgrade through, byte for byte', async () => {
   });
 
   // The path form: the upstream sees the path below the prefix.
-  expect(await upgradeThrough(`/s/${sessionId}/node1/9000/echo`, 'berth')).toContain('GET /echo HTTP/1.1');
+  expect(await upgradeThrough(`/s/${token}/node1/9000/echo`, 'berth')).toContain('GET /echo HTTP/1.1');
   // The host form: the path as it is, and the Host the browser sent.
-  const host = `9001-node1-${hex(sessionId)}.${PORT_DOMAIN}`;
+  const host = `9001-node1-${hex(token)}.${PORT_DOMAIN}`;
   const echoed = await upgradeThrough('/echo?x=1', host);
   expect(echoed).toContain('GET /echo?x=1 HTTP/1.1');
   expect(echoed.toLowerCase()).toContain(`host: ${host}`);
@@ -72,13 +78,13 @@ it('passes a WebSocket-style upgrade through, byte for byte', async () => {
 
 it('serves a port on a host of its own under BERTH_PORT_DOMAIN, and tells the browser so', async () => {
   const view = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json;
-  const host = `8080-node1-${hex(sessionId)}.${PORT_DOMAIN}`;
-  expect(view.portUrlTemplate).toBe(`//{port}-{instance}-${hex(sessionId)}.${PORT_DOMAIN}/`);
+  const host = `8080-node1-${hex(token)}.${PORT_DOMAIN}`;
+  expect(view.portUrlTemplate).toBe(`//{port}-{instance}-${hex(token)}.${PORT_DOMAIN}/`);
 
   const page = await get('/', host);
   expect(page.status).toBe(200);
   expect(page.body).toMatch(/nginx/i);
-  // Host names are case-insensitive; the id's bytes in hex survive that.
+  // Host names are case-insensitive; the token's bytes in hex survive that.
   expect((await get('/', host.toUpperCase())).status).toBe(200);
   // nginx's redirect for a directory stays as the app wrote it: no prefix to add.
   expect((await exec('docker exec web mkdir -p /usr/share/nginx/html/docs')).json.exitCode).toBe(0);
@@ -86,11 +92,38 @@ it('serves a port on a host of its own under BERTH_PORT_DOMAIN, and tells the br
   expect(redirect.status).toBe(301);
   expect(redirect.location).toMatch(/^(http:\/\/[^/]+)?\/docs\/$/);
 
-  // Another session's id, or none, reaches nothing; a host outside the domain is Berth itself.
-  const stranger = Buffer.alloc(18, 7).toString('hex');
+  // Another token, or none, reaches nothing, and no port host is ever Berth itself; a host
+  // outside the domain is.
+  const stranger = Buffer.alloc(16, 7).toString('hex');
   expect((await get('/', `8080-node1-${stranger}.${PORT_DOMAIN}`)).status).toBe(404);
-  expect((await get('/', `8080-node7-${hex(sessionId)}.${PORT_DOMAIN}`)).status).toBe(404);
-  expect((await get('/healthz', `8080-node1-${hex(sessionId)}.elsewhere.test`)).status).toBe(200);
+  expect((await get('/', `8080-node7-${hex(token)}.${PORT_DOMAIN}`)).status).toBe(404);
+  expect((await get('/healthz', `anything.${PORT_DOMAIN}`)).status).toBe(404);
+  expect((await get('/healthz', `8080-node1-${hex(token)}.elsewhere.test`)).status).toBe(200);
+});
+
+it('renews a session\'s port link on request: the old one stops at once, the new one works', async () => {
+  const before = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.portUrlTemplate;
+  const renewed = await api(backend.url, 'POST', `/api/sessions/${sessionId}/port-token`, {});
+  expect(renewed.status).toBe(200);
+  expect(renewed.json.id).toBe(sessionId);
+  expect(renewed.json.portUrlTemplate).not.toBe(before);
+  const fresh = tokenOf(renewed.json.portUrlTemplate);
+  expect((await fetch(`${backend.url}/s/${token}/node1/8080/`)).status).toBe(404);
+  expect((await get('/', `8080-node1-${hex(token)}.${PORT_DOMAIN}`)).status).toBe(404);
+  expect((await fetch(`${backend.url}/s/${fresh}/node1/8080/`)).status).toBe(200);
+  expect((await get('/', `8080-node1-${hex(fresh)}.${PORT_DOMAIN}`)).status).toBe(200);
+  expect((await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.portUrlTemplate).toBe(renewed.json.portUrlTemplate);
+  // Only the session's owner can renew it; a port token is no session id.
+  expect((await api(backend.url, 'POST', `/api/sessions/${fresh}/port-token`, {})).status).toBe(404);
+  token = fresh;
+});
+
+it('keeps port links across a backend restart', async () => {
+  backend = await backend.restart();
+  const page = await fetch(`${backend.url}/s/${token}/node1/8080/`);
+  expect(page.status).toBe(200);
+  expect(await page.text()).toMatch(/nginx/i);
+  expect((await get('/', `8080-node1-${hex(token)}.${PORT_DOMAIN}`)).status).toBe(200);
 });
 
 const hex = (id: string) => Buffer.from(id, 'base64url').toString('hex');

@@ -16,8 +16,8 @@ interface ApiSession {
   createdAt: string;
   expiresAt: string;
   instances: { name: string }[];
-  /** `{instance}` and `{port}` to fill in; the server decides between a path and a host per port. */
-  portUrlTemplate?: string;
+  /** `{instance}` and `{port}` to fill in; it carries the session's port token, never its id. */
+  portUrlTemplate: string;
 }
 
 const encoder = new TextEncoder();
@@ -31,7 +31,7 @@ export class SandboxRuntime implements Runtime {
   private readonly portTemplates = new Map<string, string>();
 
   private toSession(api: ApiSession): RuntimeSession {
-    if (api.portUrlTemplate) this.portTemplates.set(api.id, api.portUrlTemplate);
+    this.portTemplates.set(api.id, api.portUrlTemplate);
     return toSession(api);
   }
 
@@ -67,7 +67,9 @@ export class SandboxRuntime implements Runtime {
   }
 
   portUrl(sessionId: string, instance: string, port: number): string {
-    const template = this.portTemplates.get(sessionId) ?? `/s/${encodeURIComponent(sessionId)}/{instance}/{port}/`;
+    const template = this.portTemplates.get(sessionId);
+    // A link built from the session id would hand over the whole session; only the server's template will do.
+    if (!template) throw new RuntimeError('no_session', 'This session has no port link yet.');
     return new URL(template.replace('{instance}', encodeURIComponent(instance)).replace('{port}', String(port)), this.origin).toString();
   }
 
