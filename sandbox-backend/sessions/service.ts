@@ -107,6 +107,8 @@ export class SessionService {
    */
   private readonly gone = new Map<string, { message: string; until: number }>();
   private stopFollowing: (() => void) | undefined;
+  /** The node being added to each session, so that the next waits for it. */
+  private readonly adding = new Map<string, Promise<{ name: string }>>();
   /** Set when this backend must not start sessions at all (its namespace lease was lost). */
   private fenced: string | undefined;
 
@@ -259,8 +261,21 @@ export class SessionService {
     return this.view(session);
   }
 
-  /** Adds the next free node (up to node5) to a session, on the session's network. */
+  /**
+   * Adds the next free node (up to node5) to a session, on the session's network. One at a time
+   * per session: two at once would both pick the same free name.
+   */
   async addInstance(id: string): Promise<{ name: string }> {
+    const next = (this.adding.get(id) ?? Promise.resolve()).catch(() => {}).then(() => this.addNextInstance(id));
+    this.adding.set(id, next);
+    try {
+      return await next;
+    } finally {
+      if (this.adding.get(id) === next) this.adding.delete(id);
+    }
+  }
+
+  private async addNextInstance(id: string): Promise<{ name: string }> {
     const session = this.record(id);
     const taken = new Set(session.instances.map((i) => i.name));
     const name = NODE_NAMES.find((n) => !taken.has(n));
