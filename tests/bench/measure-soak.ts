@@ -39,7 +39,9 @@ const IDLE_MIX = MIX.filter((m) => m.item.kind === 'ls' || m.item.kind === 'seq'
 const KEY_GAP_MS = [100, 200] as const;
 const THINK_MS = [500, 2000] as const;
 const ECHO_TIMEOUT_MS = 10_000;
-const COMMAND_TIMEOUT_MS = 60_000;
+// Generous: on a machine loaded far beyond its cores a `docker run` has taken over a minute, and
+// a slow prompt is a figure for the commands table, not a lost one.
+const COMMAND_TIMEOUT_MS = 180_000;
 const MEMORY_EVERY_MS = 5_000;
 const IDLE_KEYSTROKES = 120;
 
