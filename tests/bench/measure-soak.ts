@@ -227,8 +227,15 @@ export async function measureSoak(
     }
   }
 
+  /** A pool that cannot refill (the engine restarted under it, say) is a finding; the open sessions still soak. */
+  const refilled = (when: string) =>
+    backend.whenFilled().then(
+      () => {},
+      (error: unknown) => result.errors.push({ learner: -1, atMs: now(), message: `pool did not refill ${when}: ${(error as Error).message}` }),
+    );
+
   // The sessions' replacements are booted before anything is timed.
-  await backend.whenFilled();
+  await refilled('before the soak');
   soakStart = performance.now();
   result.checkpoints.start = await memoryAt(true);
   await idleFloor('idle-before', result.idleBefore);
@@ -275,7 +282,7 @@ export async function measureSoak(
   result.bytesReceived = learners.reduce((a, l) => a + l.session.terminal.bytesReceived, 0);
   closing = true;
   await closeSessions(backend.url, learners.map((l) => l.session));
-  await backend.whenFilled();
+  await refilled('after the sessions ended');
   result.checkpoints.afterClose = await memoryAt(true);
   progress(
     `soak: ${result.commands.length} commands, ${result.echo.length} keystrokes, ${(result.bytesReceived / 1e6).toFixed(1)} MB received, ` +
