@@ -653,8 +653,8 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
   };
   out.push(
     table(
-      ['command (soak phase)', 'runs', 'failed', 'Enter to prompt, median', 'p95'],
-      Object.entries(ds.byKind).map(([kind, k]) => [kinds[kind] ?? kind, String(k.n), String(k.failed), fmtMs(k.ms.median), fmtMs(k.ms.p95)]),
+      ['command (soak phase)', 'runs', 'failed', 'Enter to prompt, median', 'p95', 'max'],
+      Object.entries(ds.byKind).map(([kind, k]) => [kinds[kind] ?? kind, String(k.n), String(k.failed), fmtMs(k.ms.median), fmtMs(k.ms.p95), fmtMs(k.ms.max)]),
     ),
   );
   out.push('');
