@@ -55,7 +55,8 @@ function signalGroup(service: Service, signal: NodeJS.Signals): void {
 }
 
 const services = [
-  start('api', '36', bin('tsx'), ['watch', '--clear-screen=false', 'sandbox-backend/main.ts'], { PORT: apiPort }),
+  // Vite proxies only /api and /healthz, so port links go to the API server's own port hosts.
+  start('api', '36', bin('tsx'), ['watch', '--clear-screen=false', 'sandbox-backend/main.ts'], { PORT: apiPort, BERTH_PORT_DOMAIN: process.env.BERTH_PORT_DOMAIN ?? `localhost:${apiPort}` }),
   start('web', '35', bin('vite'), ['--port', '8080', '--strictPort'], { BERTH_DEV_API: `http://127.0.0.1:${apiPort}` }),
 ];
 

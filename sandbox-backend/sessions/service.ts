@@ -453,19 +453,20 @@ export class SessionService {
       // The same answer whatever was wrong, so a link reveals nothing about sessions it does not open.
       throw new ApiError('not_found', 'Nothing is published at this link: it is mistyped, its session ended, or the session was given a new port link.');
     }
-    const key = `${session.id}/${instanceName}`;
-    let address = this.addresses.get(key);
-    if (!address) {
-      address = await this.onMachine(session.id, instance, () => this.driver.address(instance.containerId));
-      if (!address) throw new ApiError('unavailable', `${instanceName} has no network address right now.`);
-      this.addresses.set(key, address);
-    }
+    // Taken before any wait, so a renewal during the wait shows as an aborted signal.
     let link = this.portLinks.get(session.id);
     if (!link) {
       link = new AbortController();
       // One listener per open proxied connection: many is normal, not a leak.
       setMaxListeners(0, link.signal);
       this.portLinks.set(session.id, link);
+    }
+    const key = `${session.id}/${instanceName}`;
+    let address = this.addresses.get(key);
+    if (!address) {
+      address = await this.onMachine(session.id, instance, () => this.driver.address(instance.containerId));
+      if (!address) throw new ApiError('unavailable', `${instanceName} has no network address right now.`);
+      this.addresses.set(key, address);
     }
     return { address, revoked: link.signal };
   }

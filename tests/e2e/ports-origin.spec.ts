@@ -11,7 +11,7 @@ const attack = (page: Page) => page.evaluate(() => (window as unknown as { attac
 
 test('a hostile page on a published port cannot act as Berth', async ({ page, context, request, baseURL }) => {
   const created = await request.post('/api/sessions', { data: {} });
-  expect(created.status()).toBe(201);
+  expect(created.status(), await created.text()).toBe(201);
   const session = (await created.json()) as { id: string; portUrlTemplate: string };
   try {
     const started = await request.post(`/api/sessions/${session.id}/instances/node1/exec`, { data: { cmd: ['bash', '-c', startHostileServer] } });
