@@ -100,7 +100,7 @@ async function assemble(
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max, portDomain: config.http.portDomain },
+    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max, portDomain: config.http.portDomain, terminalStallMs: config.terminal.stallMs },
     log.child({ component: 'sessions' }),
   );
   let leaseLost: string | undefined;
@@ -152,7 +152,7 @@ async function assemble(
       log: log.child({ component: 'http' }),
     }),
   );
-  const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }));
+  const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }), config.terminal);
   server.on('upgrade', (req, socket, head) => (proxy.handles(req) ? proxy : terminals).upgrade(req, socket, head));
 
   return {

@@ -97,6 +97,9 @@ const schema = z.object({
   BERTH_SESSION_IDLE_TIMEOUT: duration('0'),
   BERTH_CLIENT_MAX_SESSIONS: integer(1, 1000).default(3),
   BERTH_CLIENT_SESSIONS_PER_MINUTE: integer(1, 100_000).default(10),
+  BERTH_TERMINAL_VIEWERS: integer(1, 100).default(8),
+  BERTH_TERMINAL_SOCKETS_PER_SESSION: integer(1, 1000).default(32),
+  BERTH_TERMINAL_STALL_TIMEOUT: duration('30s'),
   BERTH_ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
 });
 
@@ -140,6 +143,11 @@ export interface Config {
   /** Per client (browser, else address): sessions at once, and new sessions per minute. */
   limits: { maxSessions: number; perMinute: number };
   execTimeoutMs: number;
+  /**
+   * Terminal WebSockets at once per instance and per session (each holds buffers in the backend),
+   * and how long one socket may hold its shell's output before it is dropped.
+   */
+  terminal: { maxViewers: number; maxSocketsPerSession: number; stallMs: number };
   /** Bearer token of the admin API; without one the admin API is off. */
   adminToken: string | undefined;
 }
@@ -198,6 +206,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     session: { ttlMs: c.BERTH_SESSION_TTL, ttlMaxMs: c.BERTH_SESSION_TTL_MAX, idleTimeoutMs: c.BERTH_SESSION_IDLE_TIMEOUT },
     limits: { maxSessions: c.BERTH_CLIENT_MAX_SESSIONS, perMinute: c.BERTH_CLIENT_SESSIONS_PER_MINUTE },
     execTimeoutMs: c.BERTH_EXEC_TIMEOUT,
+    terminal: { maxViewers: c.BERTH_TERMINAL_VIEWERS, maxSocketsPerSession: c.BERTH_TERMINAL_SOCKETS_PER_SESSION, stallMs: c.BERTH_TERMINAL_STALL_TIMEOUT },
     adminToken: c.BERTH_ADMIN_TOKEN,
   };
 }

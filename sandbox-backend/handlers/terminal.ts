@@ -15,10 +15,31 @@ const PATH = /^\/api\/sessions\/([^/]+)\/instances\/([^/]+)\/terminal$/;
 const PING_INTERVAL_MS = 30_000;
 /** "Reset to initial state": a reconnecting viewer repaints from the replay, not on top of its old screen. */
 const RESET = Buffer.from('\x1bc');
+/**
+ * Largest frame accepted. Keystrokes and control messages are a few bytes; the UI sends a paste
+ * in pieces of 16 KiB (src/lib/runtime/sandbox.ts). A bigger frame is closed with 1009.
+ */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/**
+ * Errors about malformed control messages are skipped while this much is already waiting for a
+ * client that does not read: they are advisory, and would otherwise pile up without bound.
+ */
+const ADVISORY_BACKLOG_BYTES = 64 * 1024;
 
 export const CLOSE_EXPIRED = 4000;
 export const CLOSE_ENDED = 4001;
 export const CLOSE_SHELL_EXITED = 4002;
+/** Too many sockets on this terminal or session: retry later (after closing another tab). */
+export const CLOSE_TOO_MANY = 4003;
+/** This socket held the shell's output for too long (did not read, or stayed paused): reconnect. */
+export const CLOSE_TOO_SLOW = 4004;
+
+export interface TerminalLimits {
+  /** Sockets at once on one instance's terminal. */
+  maxViewers: number;
+  /** Sockets at once across one session's instances. */
+  maxSocketsPerSession: number;
+}
 
 const controlMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resize'), cols: z.number().int().min(2).max(1000), rows: z.number().int().min(1).max(500) }),
@@ -52,8 +73,30 @@ export interface TerminalServer {
   close(): void;
 }
 
-export function createTerminalServer(sessions: SessionService, log: Logger): TerminalServer {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
+/** Decodes a path segment; a malformed percent-encoding is the client's error, not an exception. */
+function segment(raw: string): string | undefined {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return undefined;
+  }
+}
+
+export function createTerminalServer(
+  sessions: SessionService,
+  log: Logger,
+  limits: TerminalLimits = { maxViewers: 8, maxSocketsPerSession: 32 },
+): TerminalServer {
+  // No compression (the default, said out loud): a small deflated frame must not become a big one.
+  // A ping flood from a client that does not read its pongs ends its socket (ws's maxPendingAutoPongs).
+  const wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false });
+  /** Open sockets by session id and by "<session>/<instance>", counted from the upgrade on. */
+  const open = new Map<string, number>();
+  const count = (key: string, delta: number) => {
+    const n = (open.get(key) ?? 0) + delta;
+    if (n > 0) open.set(key, n);
+    else open.delete(key);
+  };
 
   const upgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -65,8 +108,9 @@ export function createTerminalServer(sessions: SessionService, log: Logger): Ter
       );
     };
     if (!match) return reject(new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
-    const id = decodeURIComponent(match[1]!);
-    const name = decodeURIComponent(match[2]!);
+    const id = segment(match[1]!);
+    const name = segment(match[2]!);
+    if (id === undefined || name === undefined) return reject(new ApiError('bad_request', 'The path has an invalid percent-encoding.'));
     try {
       sessions.instance(id, name);
     } catch (error) {
@@ -74,7 +118,23 @@ export function createTerminalServer(sessions: SessionService, log: Logger): Ter
       throw error;
     }
     const size = { cols: sizeParam(url.searchParams.get('cols'), 80, 1000), rows: sizeParam(url.searchParams.get('rows'), 24, 500) };
-    wss.handleUpgrade(req, socket, head, (ws) => serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name })));
+    const terminal = `${id}/${name}`;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      count(id, 1);
+      count(terminal, 1);
+      ws.once('close', () => {
+        count(id, -1);
+        count(terminal, -1);
+      });
+      // A browser cannot read the status of a refused upgrade; a close reason it can.
+      if ((open.get(terminal) ?? 0) > limits.maxViewers) {
+        return ws.close(CLOSE_TOO_MANY, `too many connections: this terminal has ${limits.maxViewers} already`);
+      }
+      if ((open.get(id) ?? 0) > limits.maxSocketsPerSession) {
+        return ws.close(CLOSE_TOO_MANY, `too many connections: this session has ${limits.maxSocketsPerSession} terminal connections already`);
+      }
+      serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name }));
+    });
   };
 
   return {
@@ -96,7 +156,10 @@ function serveTerminal(
 ): void {
   let subscription: Subscription | undefined;
   let closed = false;
-  // Keystrokes and resizes sent while the shell is being attached are kept, in order.
+  let inputHeld = false;
+  // Nothing more is read from the client until the shell is attached; what arrived with the
+  // upgrade (at most one read's worth) is kept here, in order.
+  ws.pause();
   const early: Array<Buffer | { cols: number; rows: number } | { paused: boolean }> = [];
 
   const sendControl = (message: Record<string, unknown>) => {
@@ -119,7 +182,19 @@ function serveTerminal(
       ws.close(CLOSE_ENDED, 'session ended: machine gone');
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
-  const ping = setInterval(() => ws.ping(), PING_INTERVAL_MS);
+
+  // A client gone without a word (half-open TCP) is noticed by its missing pong. Not while its
+  // input is held: then its pong waits unread behind its own keystrokes.
+  let alive = true;
+  ws.on('pong', () => (alive = true));
+  const ping = setInterval(() => {
+    if (!alive && !inputHeld) {
+      log.info('terminal socket unresponsive: closing');
+      return ws.terminate();
+    }
+    alive = false;
+    ws.ping();
+  }, PING_INTERVAL_MS);
 
   const cleanup = () => {
     if (closed) return;
@@ -141,7 +216,10 @@ function serveTerminal(
       return;
     }
     const control = parseControl(data.toString('utf8'));
-    if (!control.ok) return sendControl({ type: 'error', message: control.error });
+    if (!control.ok) {
+      if (ws.bufferedAmount < ADVISORY_BACKLOG_BYTES) sendControl({ type: 'error', message: control.error });
+      return;
+    }
     const message = control.message;
     if (message.type === 'flow') {
       if (subscription) subscription.flow(message.paused);
@@ -170,6 +248,18 @@ function serveTerminal(
         },
         // The shell exited (the learner typed `exit`); the client reconnects to a fresh one.
         ended: () => ws.close(CLOSE_SHELL_EXITED, 'shell exited'),
+        // Back-pressure on keystrokes: the client's socket is not read while the shell has not
+        // taken what was typed, so the rest waits in the client (nothing is dropped).
+        holdInput: (held) => {
+          inputHeld = held;
+          if (!subscription) return;
+          if (held) ws.pause();
+          else ws.resume();
+        },
+        dropped: (reason) => {
+          log.info('terminal socket dropped', { reason });
+          ws.close(CLOSE_TOO_SLOW, `too slow: ${reason}`);
+        },
       },
       size,
     )
@@ -182,6 +272,7 @@ function serveTerminal(
         else if ('paused' in item) subscribed.flow(item.paused);
         else subscribed.resize(item.cols, item.rows);
       }
+      if (!inputHeld) ws.resume();
     })
     .catch((error: unknown) => {
       if (error instanceof ApiError && error.code === 'gone') {

@@ -51,10 +51,15 @@ export interface ExecResult {
 export interface Terminal {
   /** The shell's output, raw TTY bytes; ends when the shell exits. Pausing it holds the shell. */
   output: Readable;
-  /** Keystrokes, raw bytes. */
-  write(data: Uint8Array): void;
-  /** Sets the shell's window size, in order with the keystrokes written before and after it. */
-  resize(cols: number, rows: number): void;
+  /**
+   * Keystrokes, raw bytes. False once what the shell has not taken yet passed the input
+   * high-water mark: the caller stops until `onDrain` (the bytes are kept, nothing is dropped).
+   */
+  write(data: Uint8Array): boolean;
+  /** Sets the shell's window size, in order with the keystrokes written before and after it; returns as `write`. */
+  resize(cols: number, rows: number): boolean;
+  /** Called whenever input held back by a false `write` or `resize` has all gone towards the shell. */
+  onDrain(listener: () => void): void;
   /** Detaches this client; the shell and everything in it keep running in the sandbox. */
   close(): Promise<void>;
 }
@@ -329,10 +334,15 @@ export class SandboxDriver {
       output,
       write: (data) => {
         if (!closed && data.length) socket.write(pushPackets(data));
+        return closed || !socket.writableNeedDrain;
       },
       resize: (cols, rows) => {
         if (!closed) socket.write(winchPacket({ cols, rows }));
+        return closed || !socket.writableNeedDrain;
       },
+      // The socket's own high-water mark (16-64 KiB): a typing burst fits, a paste into a shell
+      // that does not read waits in the browser instead of piling up here.
+      onDrain: (listener) => socket.on('drain', listener),
       close: async () => {
         if (closed) return;
         closed = true;

@@ -50,6 +50,8 @@ export interface SessionServiceOptions {
   limits?: { maxSessions: number; perMinute: number };
   metrics?: BackendMetrics;
   execTimeoutMs: number;
+  /** How long one terminal viewer may hold its shell's output before it is dropped (terminal-hub.ts). */
+  terminalStallMs?: number;
   /** Warnings sent before expiry, in ms before it. */
   warnings?: number[];
   /** BERTH_PORT_DOMAIN: ports are offered on their own host names under it (routing/port-routes.ts). */
@@ -556,7 +558,11 @@ export class SessionService {
     const key = `${id}/${instanceName}`;
     let hub = this.hubs.get(key);
     if (!hub) {
-      hub = new TerminalHub((initial) => this.driver.openTerminal(instance.containerId, initial), this.log.child({ sessionId: id, instance: instanceName }));
+      hub = new TerminalHub(
+        (initial) => this.driver.openTerminal(instance.containerId, initial),
+        this.log.child({ sessionId: id, instance: instanceName }),
+        this.options.terminalStallMs ? { stallMs: this.options.terminalStallMs } : {},
+      );
       this.hubs.set(key, hub);
     }
     this.touch(id);
@@ -610,7 +616,19 @@ export class SessionService {
     let set = this.listeners.get(id);
     if (!set) this.listeners.set(id, (set = new Set()));
     set.add(listener);
-    return () => set.delete(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && this.listeners.get(id) === set) this.listeners.delete(id);
+    };
+  }
+
+  /** Attached terminals, their viewers, and session event listeners: what leak checks count. */
+  terminalStats(): { hubs: number; viewers: number; listeners: number } {
+    let viewers = 0;
+    for (const hub of this.hubs.values()) viewers += hub.subscribers;
+    let listeners = 0;
+    for (const set of this.listeners.values()) listeners += set.size;
+    return { hubs: this.hubs.size, viewers, listeners };
   }
 
   count(): number {

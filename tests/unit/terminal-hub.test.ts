@@ -14,16 +14,22 @@ function standIn() {
   /** Keystrokes and resizes as the shell would receive them, in one sequence. */
   const sequence: string[] = [];
   output.on('data', () => {});
+  /** Whether the "shell" is taking input; when not, writes say so until `drain()`. */
+  let taking = true;
+  const drains: Array<() => void> = [];
   const terminal: Terminal = {
     output,
     write: (data) => {
       written.push(Buffer.from(data).toString());
       sequence.push(`keys:${Buffer.from(data).toString()}`);
+      return taking;
     },
     resize: (cols, rows) => {
       resizes.push({ cols, rows });
       sequence.push(`size:${cols}x${rows}`);
+      return taking;
     },
+    onDrain: (listener) => drains.push(listener),
     close: async () => {},
   };
   return {
@@ -33,6 +39,11 @@ function standIn() {
     sequence,
     /** Output from the "shell". */
     emit: (text: string) => output.emit('data', Buffer.from(text)),
+    stopTaking: () => (taking = false),
+    drain: () => {
+      taking = true;
+      drains.forEach((listener) => listener());
+    },
   };
 }
 
@@ -40,6 +51,8 @@ function viewer(flushAutomatically = true) {
   const received: string[] = [];
   const pending: Array<() => void> = [];
   let ended = false;
+  const holds: boolean[] = [];
+  const drops: string[] = [];
   const subscriber: TerminalSubscriber = {
     send: (chunk, flushed) => {
       received.push(chunk.toString());
@@ -47,8 +60,10 @@ function viewer(flushAutomatically = true) {
       else pending.push(flushed);
     },
     ended: () => (ended = true),
+    holdInput: (held) => holds.push(held),
+    dropped: (reason) => drops.push(reason),
   };
-  return { subscriber, received, flushAll: () => pending.splice(0).forEach((f) => f()), ended: () => ended };
+  return { subscriber, received, holds, drops, flushAll: () => pending.splice(0).forEach((f) => f()), ended: () => ended };
 }
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -101,7 +116,8 @@ describe('the terminal hub', () => {
     sub.write(Buffer.from('a'));
     sub.resize(132, 41);
     sub.write(Buffer.from('stty size\r'));
-    expect(fake.sequence).toEqual(['size:80x24', 'keys:a', 'size:132x41', 'keys:stty size\r']);
+    // 80x23 is the first viewer's repaint (see below); the viewer's own resize cancels its restore.
+    expect(fake.sequence).toEqual(['size:80x23', 'keys:a', 'size:132x41', 'keys:stty size\r']);
   });
 
   it('tells viewers when the shell exits, and starts a fresh one for the next viewer', async () => {
@@ -138,3 +154,106 @@ describe('browser-side flow control', () => {
     expect(fake.terminal.output.isPaused()).toBe(false);
   });
 });
+
+describe('repainting for a viewer at the size the shell already has', () => {
+  it('makes the program redraw with a size one row smaller, then restores it once the program answered', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet);
+    // The first viewer: the shell may have had this size before the hub attached.
+    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }]);
+    fake.emit('\r\x1b[Kroot@node1:~# ');
+    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }, { cols: 80, rows: 24 }]);
+    // A reconnect at the same size: the same again. At another size, the resize alone redraws.
+    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    fake.emit('\r\x1b[Kroot@node1:~# ');
+    await hub.subscribe(viewer().subscriber, { cols: 100, rows: 30 });
+    expect(fake.resizes.slice(2)).toEqual([{ cols: 80, rows: 23 }, { cols: 80, rows: 24 }, { cols: 100, rows: 30 }]);
+  });
+
+  it('restores the size after a bounded wait when the program never answers', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet, { repaintWaitMs: 20 });
+    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    // A second viewer meanwhile shares the repaint under way rather than starting another.
+    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    await waitFor(() => fake.resizes.length === 2);
+    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }, { cols: 80, rows: 24 }]);
+  });
+
+  it('includes the unfinished last line (the prompt) in the replay', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet);
+    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    fake.emit('done\r\nroot@node1:~# ');
+    const late = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    expect(late.replay.toString()).toBe('done\r\nroot@node1:~# ');
+  });
+});
+
+describe('keystroke back-pressure', () => {
+  it('holds every viewer\'s input while the shell has not taken what was typed, and releases it on drain', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet);
+    const a = viewer();
+    const b = viewer();
+    const sa = await hub.subscribe(a.subscriber, { cols: 80, rows: 24 });
+    await hub.subscribe(b.subscriber, { cols: 90, rows: 24 });
+    fake.stopTaking();
+    sa.write(Buffer.from('x'.repeat(100)));
+    sa.write(Buffer.from('y'));
+    expect(a.holds).toEqual([true]);
+    expect(b.holds).toEqual([true]);
+    // A viewer joining while input is held starts held.
+    const c = viewer();
+    await hub.subscribe(c.subscriber, { cols: 90, rows: 24 });
+    expect(c.holds).toEqual([true]);
+    fake.drain();
+    expect([a.holds, b.holds, c.holds]).toEqual([[true, false], [true, false], [true, false]]);
+    // Nothing was dropped: the terminal got every write, in order.
+    expect(fake.written.join('')).toBe('x'.repeat(100) + 'y');
+  });
+});
+
+describe('a viewer that holds the shell for too long', () => {
+  it('is dropped with a reason, and the others carry on', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet, { highWater: 10, lowWater: 4, stallMs: 30 });
+    const stuck = viewer(false);
+    const fine = viewer();
+    await hub.subscribe(stuck.subscriber, { cols: 80, rows: 24 });
+    await hub.subscribe(fine.subscriber, { cols: 80, rows: 24 });
+    fake.emit('0123456789ABC');
+    expect(fake.terminal.output.isPaused()).toBe(true);
+    await waitFor(() => stuck.drops.length > 0);
+    expect(stuck.drops[0]).toMatch(/did not read/);
+    expect(hub.subscribers).toBe(1);
+    expect(fake.terminal.output.isPaused()).toBe(false);
+    fake.emit('more');
+    expect(fine.received.join('')).toContain('more');
+  });
+
+  it('is not dropped when it catches up in time, and a paused one is dropped too', async () => {
+    const fake = standIn();
+    const hub = new TerminalHub(async () => fake.terminal, quiet, { highWater: 10, lowWater: 4, stallMs: 40 });
+    const slow = viewer(false);
+    const pauser = viewer();
+    await hub.subscribe(slow.subscriber, { cols: 80, rows: 24 });
+    const p = await hub.subscribe(pauser.subscriber, { cols: 80, rows: 24 });
+    fake.emit('0123456789ABC');
+    slow.flushAll();
+    p.flow(true);
+    await waitFor(() => pauser.drops.length > 0);
+    expect(pauser.drops[0]).toMatch(/paused/);
+    expect(slow.drops).toEqual([]);
+    expect(hub.subscribers).toBe(1);
+  });
+});
+
+async function waitFor(check: () => boolean, timeoutMs = 2_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}

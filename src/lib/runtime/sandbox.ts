@@ -164,10 +164,22 @@ function toSession(api: ApiSession): RuntimeSession {
 const CLOSE_EXPIRED = 4000;
 const CLOSE_ENDED = 4001;
 const CLOSE_SHELL_EXITED = 4002;
+// 4003 (too many sockets on the terminal) and 4004 (this socket fell too far behind) are met like
+// any drop: reconnect with backoff, and the replay repaints the screen.
 const MAX_QUEUED_BYTES = 64 * 1024;
+/**
+ * A paste goes in frames of this size (the server refuses frames over 64 KiB). The browser keeps
+ * whatever the server has not read yet (bufferedAmount): while the shell does not take input, the
+ * server stops reading, so a paste of megabytes waits here, whole and in order, not in the server.
+ */
+const FRAME_BYTES = 16 * 1024;
 /** Bytes xterm may have waiting to be drawn before the shell is paused, and the mark to resume at. */
 const FLOW_HIGH = 2 * 1024 * 1024;
 const FLOW_LOW = 256 * 1024;
+
+function sendInFrames(socket: WebSocket, bytes: Uint8Array): void {
+  for (let at = 0; at < bytes.length; at += FRAME_BYTES) socket.send(bytes.subarray(at, at + FRAME_BYTES));
+}
 
 class SandboxChannel implements TerminalChannel {
   status: ChannelStatus = 'connecting';
@@ -203,7 +215,7 @@ class SandboxChannel implements TerminalChannel {
   send(data: string | Uint8Array): void {
     const bytes = typeof data === 'string' ? encoder.encode(data) : data;
     if (this.socket?.readyState === WebSocket.OPEN) {
-      this.socket.send(bytes);
+      sendInFrames(this.socket, bytes);
       return;
     }
     if (this.status === 'gone' || this.status === 'closed') return;
@@ -247,7 +259,7 @@ class SandboxChannel implements TerminalChannel {
       this.sendSize();
       // A new connection starts unpaused on the server; say so if the screen is still behind.
       if (this.flowPaused) socket.send(JSON.stringify({ type: 'flow', paused: true }));
-      for (const bytes of this.queue) socket.send(bytes);
+      for (const bytes of this.queue) sendInFrames(socket, bytes);
       this.queue = [];
       this.queuedBytes = 0;
     });
