@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { sessionTag, type Logger } from '../log.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { Subscription } from '../sessions/terminal-hub.ts';
 
@@ -74,7 +74,7 @@ export function createTerminalServer(sessions: SessionService, log: Logger): Ter
       throw error;
     }
     const size = { cols: sizeParam(url.searchParams.get('cols'), 80, 1000), rows: sizeParam(url.searchParams.get('rows'), 24, 500) };
-    wss.handleUpgrade(req, socket, head, (ws) => serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name })));
+    wss.handleUpgrade(req, socket, head, (ws) => serveTerminal(ws, sessions, id, name, size, log.child({ session: sessionTag(id), instance: name })));
   };
 
   return {
