@@ -74,9 +74,12 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 
 const isApiPath = (path: string) => path === '/api' || path.startsWith('/api/') || path === '/healthz' || path === '/livez' || path === '/readyz' || path === '/metrics';
 
+/** The path of a request target, absolute-form ("http://host/path", valid HTTP/1.1) included. */
+const pathOf = (url: string) => url.split('?')[0]!.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '');
+
 /** A path for the log: session ids (credentials) replaced by their tag, and cut to a sane length. */
 export function redactPath(url: string): string {
-  const path = url.split('?')[0]!.replace(/^(\/api(?:\/admin)?\/sessions\/|\/s\/)([^/]+)/, (_, prefix: string, id: string) => `${prefix}<${sessionTag(id)}>`);
+  const path = pathOf(url).replace(/^(\/api(?:\/admin)?\/sessions\/|\/s\/)([^/]+)/, (_, prefix: string, id: string) => `${prefix}<${sessionTag(id)}>`);
   return path.length > 200 ? `${path.slice(0, 200)}...` : path;
 }
 
@@ -338,7 +341,7 @@ export async function createHttpServer(deps: HttpDeps, beforeApi: (req: Incoming
   );
 
   app.setNotFoundHandler(async (request, reply) => {
-    const path = request.url.split('?')[0]!;
+    const path = pathOf(request.url);
     const method = request.method;
     if (!isApiPath(path) && (method === 'GET' || method === 'HEAD')) {
       // sirv writes the response itself; it carries the headers set so far (security headers, request id).

@@ -33,7 +33,7 @@ describe('routing', () => {
 
   it('writes no session id into a logged path', () => {
     const id = 'Xq3abcdefghijklmnopqrstu';
-    for (const path of [`/api/sessions/${id}/instances/node1/exec`, `/api/admin/sessions/${id}`, `/s/${id}/node1/8080/x?y=${id}`]) {
+    for (const path of [`/api/sessions/${id}/instances/node1/exec`, `/api/admin/sessions/${id}`, `/s/${id}/node1/8080/x?y=${id}`, `http://elsewhere.test/api/sessions/${id}`]) {
       expect(redactPath(path)).not.toContain(id);
       expect(redactPath(path)).toMatch(/<[0-9a-f]{6}>/);
     }
