@@ -147,6 +147,11 @@ export async function createHttpServer(deps: HttpDeps, beforeApi: (req: Incoming
     // Requests that belong elsewhere (the port proxy) are taken off before fastify sees them.
     serverFactory: (handler) =>
       http.createServer((req, res) => {
+        // node's parser takes any single-digit version ("HTTP/2.0") and would answer it as 1.1.
+        if (req.httpVersionMajor !== 1) {
+          res.setHeader('connection', 'close');
+          return sendJson(res, 505, { error: { code: 'bad_request', message: `This server speaks HTTP/1.1, not HTTP/${req.httpVersion}.` } });
+        }
         if (!beforeApi(req, res)) handler(req, res);
       }),
     logger: false,
