@@ -2,12 +2,12 @@
  * Wires the backend together, in the direction data flows:
  * handlers -> session service -> pool -> driver -> engine. Used by main.ts and by the tests.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { connectEngine, pingEngine, type Engine } from './engine/docker.ts';
-import { createHttpHandler, type Health } from './handlers/http.ts';
+import { createHttpServer, sendJson, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
 import { createPortProxy } from './handlers/port-proxy.ts';
 import { compileTrust } from './handlers/client-address.ts';
@@ -100,7 +100,17 @@ async function assemble(
     pool,
     driver,
     lessonDirectory(config.lessonsDir),
-    { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max, portDomain: config.http.portDomain, terminalStallMs: config.terminal.stallMs },
+    {
+      ttlMs: config.session.ttlMs,
+      idleTimeoutMs: config.session.idleTimeoutMs,
+      execTimeoutMs: config.execTimeoutMs,
+      metrics,
+      limits: config.limits,
+      addressLimits: config.addressLimits,
+      maxSandboxes: config.pool.max,
+      portDomain: config.http.portDomain,
+      terminalStallMs: config.terminal.stallMs,
+    },
     log.child({ component: 'sessions' }),
   );
   let leaseLost: string | undefined;
@@ -139,21 +149,48 @@ async function assemble(
   metrics.registry.add(new Gauge('berth_queue_length', 'Learners waiting for a sandbox.', () => sessions.queueLength));
   metrics.registry.add(new Gauge('berth_draining', '1 while new sessions are refused for maintenance.', () => (sessions.draining ? 1 : 0)));
 
-  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }), { domain: config.http.portDomain, trust: compileTrust(config.http.trustProxy) });
-  const server = http.createServer(
-    createHttpHandler({
+  const trustProxy = compileTrust(config.http.trustProxy);
+  const proxy = createPortProxy(sessions, log.child({ component: 'proxy' }), { domain: config.http.portDomain, trust: trustProxy });
+  const httpLog = log.child({ component: 'http' });
+  const api = await createHttpServer(
+    {
       sessions,
-      health,
-      proxy,
+      readiness: health,
       metrics: () => metrics.registry.render(),
       adminToken: config.adminToken,
       poolStats: () => pool.stats(),
       serveStatic: createStaticHandler(config.staticDir),
-      log: log.child({ component: 'http' }),
-    }),
+      allowedOrigins: config.http.allowedOrigins,
+      trustProxy,
+      log: httpLog,
+    },
+    // Published ports are the learner's, not the API's: they pass before fastify, unchanged. The
+    // proxy is not fastify's, so a throw in it (a path that does not decode) is caught here.
+    (req, res) => {
+      try {
+        if (!proxy.handles(req)) return false;
+        proxy.http(req, res);
+      } catch (error) {
+        httpLog.warn('port request refused', { error: (error as Error).message });
+        if (res.headersSent) res.destroy();
+        else sendJson(res, 400, { error: { code: 'bad_request', message: 'The request path could not be read (malformed percent-encoding?).' } });
+      }
+      return true;
+    },
   );
+  const server = api.server;
   const terminals = createTerminalServer(sessions, log.child({ component: 'terminal' }), config.terminal);
-  server.on('upgrade', (req, socket, head) => (proxy.handles(req) ? proxy : terminals).upgrade(req, socket, head));
+  server.on('upgrade', (req, socket, head) => {
+    try {
+      (proxy.handles(req) ? proxy : terminals).upgrade(req, socket, head);
+    } catch (error) {
+      // A malformed upgrade (e.g. a path that does not decode) must cost that socket, not the process.
+      httpLog.warn('upgrade refused', { error: (error as Error).message });
+      const body = JSON.stringify({ error: { code: 'bad_request', message: 'The WebSocket request could not be read (malformed path?).' } });
+      socket.end(`HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+    }
+  });
+  await api.ready();
 
   return {
     server,
@@ -169,7 +206,7 @@ async function assemble(
       }),
     close: async () => {
       terminals.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await api.close();
       await sessions.close();
       await pool.close();
       store.close();

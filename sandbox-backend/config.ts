@@ -4,8 +4,8 @@
  * in step (tests/unit/config.test.ts checks that every variable here is documented there).
  */
 import path from 'node:path';
+import proxyaddr from '@fastify/proxy-addr';
 import { z } from 'zod';
-import { validTrustEntry } from './handlers/client-address.ts';
 
 /** Parses "250ms", "90s", "10m", "4h" or a bare number of milliseconds. */
 export function parseDuration(text: string): number {
@@ -54,12 +54,6 @@ const schema = z.object({
     .string()
     .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?(:\d{1,5})?$/i, 'use a host name whose subdomains all point at Berth, with an optional port, e.g. ports.example.com or localhost:8080')
     .optional(),
-  // Comma-separated; empty trusts no proxy, so forwarded headers are never believed.
-  BERTH_TRUST_PROXY: z
-    .string()
-    .default('')
-    .transform((text) => text.split(',').map((entry) => entry.trim()).filter(Boolean))
-    .refine((entries) => entries.every(validTrustEntry), 'use "loopback", addresses or CIDR ranges, comma-separated, e.g. loopback,10.0.0.0/8'),
   DOCKER_HOST: z
     .string()
     .regex(/^(unix:\/\/\/.+|tcp:\/\/[^:/]+:\d+)$/, 'use unix:///path/to/docker.sock or tcp://host:port')
@@ -100,6 +94,24 @@ const schema = z.object({
   BERTH_TERMINAL_VIEWERS: integer(1, 100).default(8),
   BERTH_TERMINAL_SOCKETS_PER_SESSION: integer(1, 1000).default(32),
   BERTH_TERMINAL_STALL_TIMEOUT: duration('30s'),
+  BERTH_ADDRESS_MAX_SESSIONS: integer(1, 100_000).default(60),
+  BERTH_ADDRESS_SESSIONS_PER_MINUTE: integer(1, 100_000).default(60),
+  BERTH_TRUST_PROXY: z.string().default('').refine(
+    (text) => {
+      const entries = text.split(',').map((entry) => entry.trim()).filter(Boolean);
+      try {
+        if (entries.length) proxyaddr.compile(entries);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    'use proxy addresses or CIDR ranges, comma-separated (e.g. loopback or 10.0.0.5,192.168.1.0/24)',
+  ),
+  BERTH_ALLOWED_ORIGINS: z.string().default('').refine(
+    (text) => text.split(',').map((entry) => entry.trim()).filter(Boolean).every((entry) => /^https?:\/\/[^/]+$/i.test(entry) && URL.canParse(entry)),
+    'use origins (scheme, host and port only), comma-separated, e.g. https://lab.example.com,http://localhost:5173',
+  ),
   BERTH_ADMIN_TOKEN: z.string().min(16, 'use at least 16 characters (e.g. openssl rand -hex 24)').optional(),
 });
 
@@ -107,11 +119,16 @@ export type ConfigEnv = z.input<typeof schema>;
 export const configVariables = Object.keys(schema.shape) as (keyof ConfigEnv)[];
 
 export interface Config {
-  /**
-   * portDomain: published ports are also served at <port>-<instance>-<port token hex>.<portDomain>.
-   * trustProxy: addresses and ranges (or "loopback") whose X-Forwarded-* headers are believed.
-   */
-  http: { port: number; host: string; portDomain?: string; trustProxy: string[] };
+  /** portDomain: published ports are also served at <port>-<instance>-<port token hex>.<portDomain>. */
+  http: {
+    port: number;
+    host: string;
+    portDomain?: string;
+    /** Other origins whose pages may call the state-changing API (BERTH_ALLOWED_ORIGINS), normalised. */
+    allowedOrigins: string[];
+    /** BERTH_TRUST_PROXY: proxies whose X-Forwarded-For/-Proto are believed; empty trusts nobody. */
+    trustProxy: string;
+  };
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Where the engine's API answers: unix:///path or tcp://host:port. */
   dockerHost: string;
@@ -142,6 +159,8 @@ export interface Config {
   session: { ttlMs: number; ttlMaxMs: number; idleTimeoutMs: number };
   /** Per client (browser, else address): sessions at once, and new sessions per minute. */
   limits: { maxSessions: number; perMinute: number };
+  /** The same per network address, so a client that invents a new id per request is still bounded. */
+  addressLimits: { maxSessions: number; perMinute: number };
   execTimeoutMs: number;
   /**
    * Terminal WebSockets at once per instance and per session (each holds buffers in the backend),
@@ -183,7 +202,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     );
   }
   return {
-    http: { port: c.PORT, host: c.HOST, portDomain: c.BERTH_PORT_DOMAIN, trustProxy: c.BERTH_TRUST_PROXY },
+    http: {
+      port: c.PORT,
+      host: c.HOST,
+      portDomain: c.BERTH_PORT_DOMAIN,
+      allowedOrigins: c.BERTH_ALLOWED_ORIGINS.split(',').map((entry) => entry.trim()).filter(Boolean).map((entry) => new URL(entry).origin),
+      trustProxy: c.BERTH_TRUST_PROXY,
+    },
     logLevel: c.BERTH_LOG_LEVEL,
     dockerHost: c.DOCKER_HOST,
     dbPath: c.BERTH_DB ?? path.join(c.BERTH_DATA_DIR, 'berth.sqlite'),
@@ -205,6 +230,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     pool: { idle: c.BERTH_POOL_IDLE, max: c.BERTH_POOL_MAX },
     session: { ttlMs: c.BERTH_SESSION_TTL, ttlMaxMs: c.BERTH_SESSION_TTL_MAX, idleTimeoutMs: c.BERTH_SESSION_IDLE_TIMEOUT },
     limits: { maxSessions: c.BERTH_CLIENT_MAX_SESSIONS, perMinute: c.BERTH_CLIENT_SESSIONS_PER_MINUTE },
+    addressLimits: { maxSessions: c.BERTH_ADDRESS_MAX_SESSIONS, perMinute: c.BERTH_ADDRESS_SESSIONS_PER_MINUTE },
     execTimeoutMs: c.BERTH_EXEC_TIMEOUT,
     terminal: { maxViewers: c.BERTH_TERMINAL_VIEWERS, maxSocketsPerSession: c.BERTH_TERMINAL_SOCKETS_PER_SESSION, stallMs: c.BERTH_TERMINAL_STALL_TIMEOUT },
     adminToken: c.BERTH_ADMIN_TOKEN,

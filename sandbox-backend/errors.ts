@@ -5,6 +5,8 @@ export type ErrorCode =
   | 'instance_not_found'
   | 'not_found'
   | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'method_not_allowed'
   | 'conflict'
   | 'unauthorized'
   | 'rate_limited'
@@ -20,6 +22,8 @@ const statusByCode: Record<ErrorCode, number> = {
   instance_not_found: 404,
   not_found: 404,
   payload_too_large: 413,
+  unsupported_media_type: 415,
+  method_not_allowed: 405,
   conflict: 409,
   unauthorized: 401,
   rate_limited: 429,

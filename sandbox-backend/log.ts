@@ -1,4 +1,5 @@
 /** Structured logs: one JSON object per line on stderr, with a component name and context fields. */
+import { createHash } from 'node:crypto';
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
@@ -33,4 +34,12 @@ export function createLogger(
     error: (msg, fields) => emit('error', msg, fields),
     child: (fields) => createLogger(level, { ...base, ...fields }, write),
   };
+}
+
+/**
+ * A session id is the session's only credential, so logs carry this instead: the first 6 hex
+ * characters of its SHA-256, enough to follow one session through the log, useless to reach it.
+ */
+export function sessionTag(id: string): string {
+  return createHash('sha256').update(id).digest('hex').slice(0, 6);
 }

@@ -15,6 +15,14 @@ async function main(): Promise<void> {
     throw error;
   }
   const log = createLogger(config.logLevel, { service: 'berth' });
+  // A promise nobody awaited is a bug to fix, but not a reason to drop every learner's terminal.
+  process.on('unhandledRejection', (reason) => log.error('unhandled rejection', { error: reason }));
+  // After an uncaught exception the process's state is unknown: say why, and exit so that the
+  // supervisor (scripts/supervise.ts under npm start) starts a clean one, which adopts the sessions.
+  process.on('uncaughtException', (error, origin) => {
+    log.error('uncaught exception; exiting for a clean restart', { origin, error });
+    process.exit(70);
+  });
   let app;
   try {
     app = await createApp(config, log);
@@ -29,6 +37,8 @@ async function main(): Promise<void> {
   const url = await app.listen();
   log.info('listening', { url });
   process.stderr.write(`\nBerth is running: open ${url}\n\n`);
+  // Tells scripts/supervise.ts that this run served, so a later death is worth a restart.
+  process.send?.('listening');
 
   let stopping = false;
   const stop = (signal: string) => {

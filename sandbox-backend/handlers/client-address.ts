@@ -1,98 +1,82 @@
 /**
- * Who is really asking, when a reverse proxy may stand between the visitor and Berth. Headers
- * such as X-Forwarded-For are written by whoever sends the request, so they are believed only
- * from peers the operator named in BERTH_TRUST_PROXY. Pure functions of the request.
+ * Who is on the other end of a request, as far as the network says: the socket's peer, or,
+ * only when that peer is a proxy the operator listed in BERTH_TRUST_PROXY, the right-most
+ * X-Forwarded-For entry that no trusted proxy added. Entries left of it are whatever the client
+ * wrote, so trusting them would let a script pick a fresh address per request.
+ * Pure: no configuration read here, no I/O. Uses proxy-addr, the parser express and fastify use.
  */
 import type { IncomingMessage } from 'node:http';
-import net from 'node:net';
-import type { TLSSocket } from 'node:tls';
+import proxyaddr from '@fastify/proxy-addr';
+import ipaddr from 'ipaddr.js';
 
-/** Whether an address is a proxy whose forwarded headers are believed. */
-export type TrustProxy = (address: string) => boolean;
+/** Decides whether an address is a trusted proxy; built once from BERTH_TRUST_PROXY. */
+export type TrustProxy = (address: string, hop: number) => boolean;
 
-/** Names BERTH_TRUST_PROXY accepts besides addresses and CIDR ranges. */
-const NAMED: Record<string, [string, number][]> = {
-  loopback: [
-    ['127.0.0.0', 8],
-    ['::1', 128],
-  ],
-};
+export const trustNobody: TrustProxy = () => false;
 
-/** Whether one entry of BERTH_TRUST_PROXY is valid: `loopback`, an address, or address/prefix. */
-export function validTrustEntry(entry: string): boolean {
-  if (entry in NAMED) return true;
-  const [address, prefix, ...rest] = entry.split('/');
-  const family = net.isIP(address ?? '');
-  if (!family || rest.length) return false;
-  if (prefix === undefined) return true;
-  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+/**
+ * `loopback`, `linklocal`, `uniquelocal`, addresses and CIDR ranges, comma-separated; empty
+ * trusts nobody. Throws (with proxy-addr's reason) on anything else, so config.ts can name it.
+ */
+export function compileTrust(list: string): TrustProxy {
+  const entries = list
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  return entries.length ? proxyaddr.compile(entries) : trustNobody;
 }
 
-/** Compiles BERTH_TRUST_PROXY's entries (validated by the config) into a predicate; none trusts nobody. */
-export function compileTrust(entries: readonly string[]): TrustProxy {
-  if (entries.length === 0) return () => false;
-  // node:net's BlockList does the CIDR arithmetic for both families.
-  const list = new net.BlockList();
-  for (const entry of entries) {
-    const ranges = NAMED[entry] ?? [rangeOf(entry)];
-    for (const [address, prefix] of ranges) list.addSubnet(address, prefix, net.isIPv6(address) ? 'ipv6' : 'ipv4');
-  }
-  return (address) => {
-    const plain = unmapped(address);
-    const family = net.isIP(plain);
-    return family !== 0 && list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
-  };
+type RequestLike = Pick<IncomingMessage, 'headers' | 'socket'>;
+
+/** The client's address (IPv4-mapped IPv6 written as IPv4), or "unknown" for a closed socket. */
+export function clientAddress(req: RequestLike, trust: TrustProxy): string {
+  if (!req.socket.remoteAddress) return 'unknown';
+  return canonical(proxyaddr(req as IncomingMessage, trust));
 }
 
-function rangeOf(entry: string): [string, number] {
-  const [address = '', prefix] = entry.split('/');
-  return [address, prefix === undefined ? (net.isIPv6(address) ? 128 : 32) : Number(prefix)];
+/**
+ * The scheme the client used: X-Forwarded-Proto's last entry (the one the nearest proxy set) when
+ * the peer is a trusted proxy, else whether this socket is TLS.
+ */
+export function forwardedProto(req: RequestLike, trust: TrustProxy): 'http' | 'https' {
+  const own = 'encrypted' in req.socket && req.socket.encrypted ? 'https' : 'http';
+  const peer = req.socket.remoteAddress;
+  const header = req.headers['x-forwarded-proto'];
+  if (!peer || typeof header !== 'string' || !trust(peer, 0)) return own;
+  const last = header.split(',').pop()!.trim().toLowerCase();
+  return last === 'https' || last === 'http' ? last : own;
 }
 
-/** An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d. */
-function unmapped(address: string): string {
-  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
+/**
+ * The key per-address limits count by: the address itself for IPv4, its /64 for IPv6, since one
+ * household or host usually gets a whole /64 and could otherwise rotate through it.
+ */
+export function addressKey(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv4') return parsed.toString();
+  const v6 = parsed as ipaddr.IPv6;
+  if (v6.isIPv4MappedAddress()) return v6.toIPv4Address().toString();
+  return `${v6.parts.slice(0, 4).map((part) => part.toString(16)).join(':')}::/64`;
 }
 
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
+function canonical(address: string): string {
+  if (!ipaddr.isValid(address)) return address;
+  const parsed = ipaddr.parse(address);
+  if (parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()) return (parsed as ipaddr.IPv6).toIPv4Address().toString();
+  return parsed.toString();
 }
 
-/** The X-Forwarded-For chain as sent, leftmost (the original client) first. */
-export function forwardedChain(req: IncomingMessage): string[] {
-  return (header(req, 'x-forwarded-for') ?? '')
+/**
+ * X-Forwarded-For for a request passed on upstream (the port proxy): a trusted proxy's chain gets
+ * the peer appended; from anyone else a chain is a claim nobody vouches for, so it is replaced.
+ */
+export function forwardedFor(req: RequestLike, trust: TrustProxy): string {
+  const peer = req.socket.remoteAddress ? canonical(req.socket.remoteAddress) : 'unknown';
+  const value = req.headers['x-forwarded-for'];
+  const chain = (Array.isArray(value) ? value.join(',') : (value ?? ''))
     .split(',')
     .map((part) => part.trim())
     .filter(Boolean);
-}
-
-/**
- * The visitor's address: the connection's peer, or, while that peer is a trusted proxy, the
- * next address to its left in X-Forwarded-For (the first one no trusted proxy vouches for).
- */
-export function clientAddress(req: IncomingMessage, trust: TrustProxy): string {
-  let address = unmapped(req.socket.remoteAddress ?? '');
-  const chain = forwardedChain(req);
-  while (trust(address) && chain.length) address = unmapped(chain.pop()!);
-  return address;
-}
-
-/** The scheme the visitor used: TLS on this socket, else what a trusted proxy says, else http. */
-export function forwardedProto(req: IncomingMessage, trust: TrustProxy): 'http' | 'https' {
-  if ((req.socket as TLSSocket).encrypted) return 'https';
-  if (!trust(req.socket.remoteAddress ?? '')) return 'http';
-  // Each proxy that appends adds its own; the leftmost is the one the visitor's connection had.
-  const first = header(req, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
-  return first === 'https' ? 'https' : 'http';
-}
-
-/**
- * X-Forwarded-For for a request passed on upstream: a trusted proxy's chain gets the peer
- * appended; from anyone else a chain is a claim nobody vouches for, so it is replaced.
- */
-export function forwardedFor(req: IncomingMessage, trust: TrustProxy): string {
-  const peer = unmapped(req.socket.remoteAddress ?? '');
-  const chain = forwardedChain(req);
-  return trust(peer) && chain.length ? [...chain, peer].join(', ') : peer;
+  return trust(peer, 0) && chain.length ? [...chain, peer].join(', ') : peer;
 }

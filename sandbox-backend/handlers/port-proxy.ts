@@ -73,7 +73,7 @@ export function upstreamHeaders(req: IncomingMessage, target: Target, trust: Tru
     delete headers.authorization;
     delete headers.cookie;
   }
-  const trusted = trust(req.socket.remoteAddress ?? '');
+  const trusted = req.socket.remoteAddress !== undefined && trust(req.socket.remoteAddress, 0);
   if (!trusted) for (const name of HOP_CLAIMS) delete headers[name];
   headers['x-forwarded-for'] = forwardedFor(req, trust);
   headers['x-forwarded-proto'] = forwardedProto(req, trust);

@@ -7,7 +7,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
 import { ApiError } from '../errors.ts';
-import type { Logger } from '../log.ts';
+import { sessionTag, type Logger } from '../log.ts';
 import type { SessionService } from '../sessions/service.ts';
 import type { Subscription } from '../sessions/terminal-hub.ts';
 
@@ -133,7 +133,7 @@ export function createTerminalServer(
       if ((open.get(id) ?? 0) > limits.maxSocketsPerSession) {
         return ws.close(CLOSE_TOO_MANY, `too many connections: this session has ${limits.maxSocketsPerSession} terminal connections already`);
       }
-      serveTerminal(ws, sessions, id, name, size, log.child({ sessionId: id, instance: name }));
+      serveTerminal(ws, sessions, id, name, size, log.child({ session: sessionTag(id), instance: name }));
     });
   };
 

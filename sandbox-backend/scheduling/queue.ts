@@ -84,32 +84,57 @@ export class WaitQueue<T> {
   }
 }
 
-/** Per-client limits: sessions at once, and session starts per minute. */
+/**
+ * Per-client limits: sessions at once, and session starts per minute. One instance counts one
+ * kind of key (a browser's id, or a network address); `who` names it in the messages.
+ */
 export class ClientLimits {
   private readonly starts = new Map<string, number[]>();
 
   constructor(
-    private readonly options: { maxSessions: number; perMinute: number },
+    private readonly options: { maxSessions: number; perMinute: number; who?: { held: string; started: string } },
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Throws a message saying which limit was hit, or records the start. */
-  admit(client: string, liveSessions: number): { ok: true } | { ok: false; message: string; retryAfterSeconds: number } {
+  /** Says which limit a new start would exceed, without recording anything. */
+  check(client: string, liveSessions: number): { ok: true } | { ok: false; message: string; retryAfterSeconds: number } {
+    const who = this.options.who ?? { held: 'You already have', started: 'from you' };
     if (liveSessions >= this.options.maxSessions) {
       return {
         ok: false,
-        message: `You already have ${liveSessions} sessions running (the limit is ${this.options.maxSessions}); end one (End session) before starting another.`,
+        message: `${who.held} ${liveSessions} sessions running (the limit is ${this.options.maxSessions}); end one (End session) before starting another.`,
         retryAfterSeconds: 60,
       };
     }
     const now = this.now();
-    const recent = (this.starts.get(client) ?? []).filter((t) => now - t < 60_000);
+    const recent = this.recent(client, now);
     if (recent.length >= this.options.perMinute) {
       const retry = Math.ceil((60_000 - (now - recent[0]!)) / 1000);
-      return { ok: false, message: `Too many new sessions from you in a minute (the limit is ${this.options.perMinute}); try again in ${retry} s.`, retryAfterSeconds: retry };
+      return { ok: false, message: `Too many new sessions ${who.started} in a minute (the limit is ${this.options.perMinute}); try again in ${retry} s.`, retryAfterSeconds: retry };
     }
+    return { ok: true };
+  }
+
+  /** Counts a start against the per-minute limit. */
+  record(client: string): void {
+    const now = this.now();
+    const recent = this.recent(client, now);
     recent.push(now);
     this.starts.set(client, recent);
-    return { ok: true };
+  }
+
+  /** check, then record when admitted. */
+  admit(client: string, liveSessions: number): { ok: true } | { ok: false; message: string; retryAfterSeconds: number } {
+    const verdict = this.check(client, liveSessions);
+    if (verdict.ok) this.record(client);
+    return verdict;
+  }
+
+  private recent(client: string, now: number): number[] {
+    const recent = (this.starts.get(client) ?? []).filter((t) => now - t < 60_000);
+    // Forget quiet clients, so a script cycling through ids cannot grow the map without bound.
+    if (recent.length) this.starts.set(client, recent);
+    else this.starts.delete(client);
+    return recent;
   }
 }

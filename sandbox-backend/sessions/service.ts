@@ -7,7 +7,7 @@ import { setMaxListeners } from 'node:events';
 import { ApiError } from '../errors.ts';
 import type { LessonDirectory } from '../lessons.ts';
 import type { BackendMetrics } from '../metrics.ts';
-import type { Logger } from '../log.ts';
+import { sessionTag, type Logger } from '../log.ts';
 import type { ExecResult, SandboxDriver } from '../provisioning/driver.ts';
 import { CapacityError, type WarmPool } from '../scheduling/pool.ts';
 import { ClientLimits, WaitQueue } from '../scheduling/queue.ts';
@@ -48,6 +48,8 @@ export interface SessionServiceOptions {
   /** Most sessions the pool can hold at once, for the queue's estimate before any session ended. */
   maxSandboxes?: number;
   limits?: { maxSessions: number; perMinute: number };
+  /** The same limits per network address (the request's `address`). */
+  addressLimits?: { maxSessions: number; perMinute: number };
   metrics?: BackendMetrics;
   execTimeoutMs: number;
   /** How long one terminal viewer may hold its shell's output before it is dropped (terminal-hub.ts). */
@@ -65,7 +67,8 @@ const NODE_NAMES = ['node1', 'node2', 'node3', 'node4', 'node5'];
 const NODE_ATTEMPTS = 2;
 const NODE_REACH_TIMEOUT_MS = 20_000;
 
-export type SessionRequest = { lesson?: string | undefined; client: string };
+/** `client`: the browser's own id (fairness within a classroom); `address`: its network address, which it cannot choose. */
+export type SessionRequest = { lesson?: string | undefined; client: string; address?: string | undefined };
 export type QueueView = { ticket: string; position: number; estimatedWaitSeconds: number };
 export type RequestOutcome = { session: SessionView } | { queued: QueueView };
 
@@ -105,10 +108,12 @@ export class SessionService {
   /** Sessions started for queued tickets, until their learner asks: ticket -> session id. */
   private readonly served = new Map<string, { sessionId: string; timer: NodeJS.Timeout }>();
   private readonly clientOf = new Map<string, string>();
+  private readonly addressOf = new Map<string, string>();
   private serving = false;
   private closed = false;
   private queueTimer: NodeJS.Timeout | undefined;
   private limits: ClientLimits | undefined;
+  private addressLimits: ClientLimits | undefined;
   /** Last keystroke, exec or terminal connection, by session (in memory: a restart counts as activity). */
   private readonly lastActive = new Map<string, number>();
   private idleTimer: NodeJS.Timeout | undefined;
@@ -142,12 +147,22 @@ export class SessionService {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
     this.nodesFor(input.lesson);
+    // Both limits are checked before either counts the start, so a refusal costs nothing.
+    const checks: Array<[ClientLimits, string, Map<string, string>]> = [];
     if (this.options.limits) {
       this.limits ??= new ClientLimits(this.options.limits);
-      const live = [...this.clientOf.values()].filter((c) => c === input.client).length;
-      const admitted = this.limits.admit(input.client, live);
-      if (!admitted.ok) throw new ApiError('rate_limited', admitted.message, undefined, admitted.retryAfterSeconds);
+      checks.push([this.limits, input.client, this.clientOf]);
     }
+    if (this.options.addressLimits && input.address !== undefined) {
+      this.addressLimits ??= new ClientLimits({ ...this.options.addressLimits, who: { held: 'Your network address already has', started: 'from your network address' } });
+      checks.push([this.addressLimits, input.address, this.addressOf]);
+    }
+    for (const [limits, key, held] of checks) {
+      const live = [...held.values()].filter((c) => c === key).length;
+      const verdict = limits.check(key, live);
+      if (!verdict.ok) throw new ApiError('rate_limited', verdict.message, undefined, verdict.retryAfterSeconds);
+    }
+    for (const [limits, key] of checks) limits.record(key);
     if (this.queue.length === 0) {
       try {
         return { session: await this.create(input, visitorHost) };
@@ -238,7 +253,7 @@ export class SessionService {
 
   /** Starts a session now, or fails with `capacity` when every sandbox is taken. */
   /** `visitorHost`: the Host the visitor reached Berth at, which decides the form of port links. */
-  async create(input: { lesson?: string | undefined; client?: string }, visitorHost?: string): Promise<SessionView> {
+  async create(input: { lesson?: string | undefined; client?: string; address?: string | undefined }, visitorHost?: string): Promise<SessionView> {
     if (this.fenced) throw new ApiError('unavailable', this.fenced);
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
@@ -268,9 +283,10 @@ export class SessionService {
     this.schedule(session);
     for (const instance of instances) this.watchPorts(session.id, instance);
     if (input.client) this.clientOf.set(session.id, input.client);
+    if (input.address) this.addressOf.set(session.id, input.address);
     this.options.metrics?.sessionStart.observe((performance.now() - started) / 1000);
     this.options.metrics?.sessionsCreated.inc();
-    this.log.info('session created', { sessionId: session.id, lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
+    this.log.info('session created', { session: sessionTag(session.id), lesson: session.lesson, sandboxes: instances.map((i) => i.sandboxId) });
     return this.view(session, visitorHost);
   }
 
@@ -307,7 +323,7 @@ export class SessionService {
     const instances = [...current.instances, instance].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
     this.store.updateInstances(id, instances);
     this.watchPorts(id, instance);
-    this.log.info('instance added', { sessionId: id, instance: name, sandboxId: instance.sandboxId });
+    this.log.info('instance added', { session: sessionTag(id), instance: name, sandboxId: instance.sandboxId });
     return { name };
   }
 
@@ -322,7 +338,7 @@ export class SessionService {
     this.unwatchPorts(id, name);
     await this.pool.release(instance);
     if (this.queue.length > 0) this.scheduleQueue();
-    this.log.info('instance removed', { sessionId: id, instance: name });
+    this.log.info('instance removed', { session: sessionTag(id), instance: name });
   }
 
   private async acquire(): Promise<{ sandboxId: string; containerId: string }> {
@@ -384,9 +400,9 @@ export class SessionService {
       const now = Date.now();
       for (const [key, entry] of this.gone) if (entry.until <= now || this.gone.size > 10_000) this.gone.delete(key);
       this.gone.set(id, { message, until: session.expiresAt });
-      this.log.warn('session machine vanished; ending the session', { sessionId: id, instance: instanceName });
+      this.log.warn('session machine vanished; ending the session', { session: sessionTag(id), instance: instanceName });
       await this.end(id, 'gone', message).catch((error: unknown) => {
-        if (!(error instanceof ApiError)) this.log.error('could not end a session whose machine vanished', { sessionId: id, error });
+        if (!(error instanceof ApiError)) this.log.error('could not end a session whose machine vanished', { session: sessionTag(id), error });
       });
     }
     return new ApiError('gone', this.gone.get(id)?.message ?? message);
@@ -478,7 +494,7 @@ export class SessionService {
     this.record(id);
     this.store.updatePortToken(id, newPortToken());
     this.revokePortLinks(id);
-    this.log.info('port links renewed', { sessionId: id });
+    this.log.info('port links renewed', { session: sessionTag(id) });
     return this.get(id, visitorHost);
   }
 
@@ -500,7 +516,7 @@ export class SessionService {
         if (this.closed || !this.store.get(sessionId)?.instances.some((i) => i.name === instance.name)) return stop();
         this.portWatchers.set(key, stop);
       })
-      .catch((error: unknown) => this.log.warn('cannot follow the ports of an instance', { sessionId, instance: instance.name, error }));
+      .catch((error: unknown) => this.log.warn('cannot follow the ports of an instance', { session: sessionTag(sessionId), instance: instance.name, error }));
   }
 
   private unwatchPorts(sessionId: string, instanceName?: string): void {
@@ -538,12 +554,13 @@ export class SessionService {
     // Later nodes first: node1's sandbox holds the network they are attached to.
     for (const instance of [...session.instances].reverse()) {
       // One sandbox that cannot be removed must not keep the others (or the ending) back.
-      await this.pool.release(instance).catch((error: unknown) => this.log.error('could not remove a sandbox', { sessionId: id, sandboxId: instance.sandboxId, error }));
+      await this.pool.release(instance).catch((error: unknown) => this.log.error('could not remove a sandbox', { session: sessionTag(id), sandboxId: instance.sandboxId, error }));
     }
     this.clientOf.delete(id);
+    this.addressOf.delete(id);
     this.queue.departed();
     if (this.queue.length > 0) this.scheduleQueue();
-    this.log.info(`session ${reason}`, { sessionId: id });
+    this.log.info(`session ${reason}`, { session: sessionTag(id) });
   }
 
   async exec(id: string, instanceName: string, cmd: string[]): Promise<ExecResult> {
@@ -560,7 +577,7 @@ export class SessionService {
     if (!hub) {
       hub = new TerminalHub(
         (initial) => this.driver.openTerminal(instance.containerId, initial),
-        this.log.child({ sessionId: id, instance: instanceName }),
+        this.log.child({ session: sessionTag(id), instance: instanceName }),
         this.options.terminalStallMs ? { stallMs: this.options.terminalStallMs } : {},
       );
       this.hubs.set(key, hub);
@@ -589,7 +606,7 @@ export class SessionService {
     for (const session of this.store.all()) {
       const last = this.lastActive.get(session.id) ?? session.createdAt;
       if (now - last >= limit) {
-        this.log.info('session idle', { sessionId: session.id, idleMs: now - last });
+        this.log.info('session idle', { session: sessionTag(session.id), idleMs: now - last });
         this.end(session.id, 'idle').catch(() => {});
       }
     }
@@ -714,7 +731,7 @@ export class SessionService {
     timers.push(
       setTimeout(() => {
         this.end(session.id, 'expired').catch((error: unknown) => {
-          this.log.error('could not remove an expired session', { sessionId: session.id, error });
+          this.log.error('could not remove an expired session', { session: sessionTag(session.id), error });
         });
       }, Math.max(0, session.expiresAt - now)),
     );

@@ -42,6 +42,8 @@ export async function startBackend(env: Record<string, string> = {}, reuse?: { n
     // Tests start many sessions from one address; the limits have tests of their own.
     BERTH_CLIENT_MAX_SESSIONS: '100',
     BERTH_CLIENT_SESSIONS_PER_MINUTE: '10000',
+    BERTH_ADDRESS_MAX_SESSIONS: '1000',
+    BERTH_ADDRESS_SESSIONS_PER_MINUTE: '10000',
     BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG_LEVEL ?? 'warn',
     ...env,
   });

@@ -22,13 +22,13 @@ const visitor = {
 
 describe('port proxy headers', () => {
   it('keeps the visitor\'s Berth credentials and forged hop headers out of the path form', () => {
-    const sent = upstreamHeaders(request('203.0.113.9', visitor), path, compileTrust([]));
+    const sent = upstreamHeaders(request('203.0.113.9', visitor), path, compileTrust(''));
     for (const name of ['authorization', 'cookie', 'proxy-authorization', 'x-berth-client', 'forwarded']) expect(sent, name).not.toHaveProperty(name);
     expect(sent).toMatchObject({ accept: 'text/html', 'x-forwarded-for': '203.0.113.9', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'berth.example.com', 'x-forwarded-prefix': '/s/tok/node1/80' });
   });
 
   it('passes the host form the app\'s own cookies and login, never a proxy\'s or Berth\'s headers', () => {
-    const sent = upstreamHeaders(request('127.0.0.1', visitor), host, compileTrust(['loopback']));
+    const sent = upstreamHeaders(request('127.0.0.1', visitor), host, compileTrust('loopback'));
     expect(sent).toMatchObject({ authorization: 'Bearer admin-token', cookie: 'berth=1', 'x-forwarded-for': '1.2.3.4, 127.0.0.1', 'x-forwarded-host': 'forged.example', forwarded: 'for=1.2.3.4' });
     expect(sent).not.toHaveProperty('proxy-authorization');
     expect(sent).not.toHaveProperty('x-berth-client');

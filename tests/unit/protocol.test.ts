@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { matchRoute, route } from '../../sandbox-backend/handlers/http.ts';
+import { allowedMethods, redactPath } from '../../sandbox-backend/handlers/http.ts';
 import { parseControl } from '../../sandbox-backend/handlers/terminal.ts';
 import { newSessionId } from '../../sandbox-backend/sessions/service.ts';
 
@@ -18,17 +18,27 @@ describe('terminal control messages', () => {
 });
 
 describe('routing', () => {
-  const noop = async () => {};
-  const routes = [route('GET', '/api/sessions/:id', noop), route('POST', '/api/sessions/:id/instances/:name/exec', noop)];
+  const routes = [
+    { method: 'GET', url: '/api/sessions/:id' },
+    { method: 'DELETE', url: '/api/sessions/:id' },
+    { method: 'POST', url: '/api/sessions/:id/instances/:name/exec' },
+  ] as const;
 
-  it('extracts decoded parameters', () => {
-    const found = matchRoute(routes, 'POST', '/api/sessions/abc/instances/node%31/exec');
-    expect(found).toMatchObject({ params: { id: 'abc', name: 'node1' } });
+  it('names the methods a path allows, for 405 and its Allow header', () => {
+    expect(allowedMethods(routes, '/api/sessions/abc')).toEqual(['GET', 'DELETE', 'HEAD']);
+    expect(allowedMethods(routes, '/api/sessions/abc/instances/node1/exec')).toEqual(['POST']);
+    expect(allowedMethods(routes, '/api/sessions/abc/extra')).toEqual([]);
+    expect(allowedMethods(routes, '/api/sessions/')).toEqual([]);
   });
 
-  it('tells a wrong method from a missing route', () => {
-    expect(matchRoute(routes, 'PUT', '/api/sessions/abc')).toBe('method');
-    expect(matchRoute(routes, 'GET', '/api/sessions/abc/extra')).toBeUndefined();
+  it('writes no session id into a logged path', () => {
+    const id = 'Xq3abcdefghijklmnopqrstu';
+    for (const path of [`/api/sessions/${id}/instances/node1/exec`, `/api/admin/sessions/${id}`, `/s/${id}/node1/8080/x?y=${id}`, `http://elsewhere.test/api/sessions/${id}`]) {
+      expect(redactPath(path)).not.toContain(id);
+      expect(redactPath(path)).toMatch(/<[0-9a-f]{6}>/);
+    }
+    expect(redactPath('/api/sessions')).toBe('/api/sessions');
+    expect(redactPath('/' + 'a'.repeat(100_000)).length).toBeLessThan(210);
   });
 });
 

@@ -62,4 +62,14 @@ describe('client limits', () => {
     c.advance(50_000);
     expect(limits.admit('x', 0).ok).toBe(true);
   });
+
+  it('checks without counting, so a start refused by another limit costs nothing', () => {
+    const c = clock();
+    const perAddress = new ClientLimits({ maxSessions: 5, perMinute: 1, who: { held: 'Your network address already has', started: 'from your network address' } }, c.now);
+    expect(perAddress.check('203.0.113.9', 0).ok).toBe(true);
+    expect(perAddress.check('203.0.113.9', 0).ok).toBe(true);
+    perAddress.record('203.0.113.9');
+    expect(perAddress.check('203.0.113.9', 0)).toMatchObject({ ok: false, message: expect.stringMatching(/from your network address/) });
+    expect(perAddress.check('203.0.113.9', 5)).toMatchObject({ ok: false, message: expect.stringMatching(/Your network address already has 5 sessions/) });
+  });
 });
