@@ -666,6 +666,7 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
     ...s.disconnects.map((e) => `disconnect, learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
     ...s.errors.map((e) => `learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
     ...s.openFailures.map((f) => `no session: ${f}`),
+    ...(s.poolProblems ?? []).map((e) => `at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
   ];
   if (problems.length) {
     out.push('');
