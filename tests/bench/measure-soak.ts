@@ -151,16 +151,17 @@ export async function measureSoak(
   for (let i = 0; i < options.learners; i++) {
     try {
       const session = await sessionToPrompt(backend.url);
-      const learner: Learner = { index: learners.length, session, gone: false, dropped: undefined as unknown as Promise<never> };
-      learner.dropped = new Promise<never>((_, reject) => {
+      const index = learners.length;
+      const dropped = new Promise<never>((_, reject) => {
         session.terminal.ws.once('close', (code: number, reason: Buffer) => {
           if (closing) return;
           learner.gone = true;
-          result.disconnects.push({ learner: learner.index, atMs: now(), message: `closed with ${code} ${reason.toString()}`.trim() });
+          result.disconnects.push({ learner: index, atMs: now(), message: `closed with ${code} ${reason.toString()}`.trim() });
           reject(new Error(`terminal closed (${code})`));
         });
       });
-      learner.dropped.catch(() => {});
+      dropped.catch(() => {});
+      const learner: Learner = { index, session, gone: false, dropped };
       // Without a listener an 'error' would end the bench; the close that follows is what counts.
       session.terminal.ws.on('error', (error) => result.errors.push({ learner: learner.index, atMs: now(), message: `terminal socket: ${error.message}` }));
       learners.push(learner);
