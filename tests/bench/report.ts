@@ -670,7 +670,7 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
   ];
   if (problems.length) {
     out.push('');
-    out.push(`Problems (first 5 of ${problems.length}):`);
+    out.push(problems.length > 5 ? `Problems (the first 5 of ${problems.length}):` : 'Problems:');
     out.push('');
     for (const p of problems.slice(0, 5)) out.push(`- \`${p.slice(0, 300)}\``);
   }
