@@ -95,6 +95,8 @@ export interface SoakResult {
   checkpoints: Partial<Record<'start' | 'warm' | 'middle' | 'end' | 'afterClose', MemorySample>>;
   disconnects: SoakEvent[];
   errors: SoakEvent[];
+  /** The warm pool failing to refill: the machine's or the engine's trouble, reported beside the verdicts. */
+  poolProblems: SoakEvent[];
   bytesReceived: number;
 }
 
@@ -126,6 +128,7 @@ export async function measureSoak(
     checkpoints: {},
     disconnects: [],
     errors: [],
+    poolProblems: [],
     bytesReceived: 0,
   };
   let soakStart = performance.now();
@@ -134,21 +137,31 @@ export async function measureSoak(
   const learners: Learner[] = [];
   const memoryAt = async (gc: boolean): Promise<MemorySample> => ({ ...(await backend.memory(gc)), atMs: now(), load1: os.loadavg()[0]! });
 
-  await backend.whenFilled();
+  // A pool that cannot refill (sandboxes not ready in time on an overloaded machine, the engine
+  // restarted under it) is noted, not fatal: sessions still open, waiting for a sandbox, and the
+  // terminals that are open are what the soak is about.
+  const refilled = (when: string) =>
+    backend.whenFilled().then(
+      () => {},
+      (error: unknown) => result.poolProblems.push({ learner: -1, atMs: now(), message: `pool did not refill ${when}: ${(error as Error).message}` }),
+    );
+
+  await refilled('before the learners arrived');
   // One after another, as a class arriving over a minute would: the burst is another section's business.
   for (let i = 0; i < options.learners; i++) {
     try {
       const session = await sessionToPrompt(backend.url);
-      const learner: Learner = { index: learners.length, session, gone: false, dropped: undefined as unknown as Promise<never> };
-      learner.dropped = new Promise<never>((_, reject) => {
+      const index = learners.length;
+      const dropped = new Promise<never>((_, reject) => {
         session.terminal.ws.once('close', (code: number, reason: Buffer) => {
           if (closing) return;
           learner.gone = true;
-          result.disconnects.push({ learner: learner.index, atMs: now(), message: `closed with ${code} ${reason.toString()}`.trim() });
+          result.disconnects.push({ learner: index, atMs: now(), message: `closed with ${code} ${reason.toString()}`.trim() });
           reject(new Error(`terminal closed (${code})`));
         });
       });
-      learner.dropped.catch(() => {});
+      dropped.catch(() => {});
+      const learner: Learner = { index, session, gone: false, dropped };
       // Without a listener an 'error' would end the bench; the close that follows is what counts.
       session.terminal.ws.on('error', (error) => result.errors.push({ learner: learner.index, atMs: now(), message: `terminal socket: ${error.message}` }));
       learners.push(learner);
@@ -226,13 +239,6 @@ export async function measureSoak(
       await delay(between(THINK_MS));
     }
   }
-
-  /** A pool that cannot refill (the engine restarted under it, say) is a finding; the open sessions still soak. */
-  const refilled = (when: string) =>
-    backend.whenFilled().then(
-      () => {},
-      (error: unknown) => result.errors.push({ learner: -1, atMs: now(), message: `pool did not refill ${when}: ${(error as Error).message}` }),
-    );
 
   // The sessions' replacements are booted before anything is timed.
   await refilled('before the soak');

@@ -666,10 +666,11 @@ function renderSoak(out: string[], s: SoakResult, ds: NonNullable<Derived['soak'
     ...s.disconnects.map((e) => `disconnect, learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
     ...s.errors.map((e) => `learner ${e.learner} at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
     ...s.openFailures.map((f) => `no session: ${f}`),
+    ...(s.poolProblems ?? []).map((e) => `at ${(e.atMs / 1000).toFixed(0)} s: ${e.message}`),
   ];
   if (problems.length) {
     out.push('');
-    out.push(`Problems (first 5 of ${problems.length}):`);
+    out.push(problems.length > 5 ? `Problems (the first 5 of ${problems.length}):` : 'Problems:');
     out.push('');
     for (const p of problems.slice(0, 5)) out.push(`- \`${p.slice(0, 300)}\``);
   }

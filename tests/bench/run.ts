@@ -224,7 +224,13 @@ async function main(): Promise<number> {
         progress(`starting a backend for the soak (namespace ${ns.soak}): ${options.soakLearners} learners for ${options.soakSeconds} s`);
         const soak = await BackendProcess.start(
           ns.soak,
-          { BERTH_POOL_IDLE: '2', BERTH_POOL_MAX: String(options.soakLearners + 4) },
+          {
+            BERTH_POOL_IDLE: '2',
+            BERTH_POOL_MAX: String(options.soakLearners + 4),
+            // The soak is about a class already at work; how long sandboxes take to boot on a busy
+            // machine is the burst's figure, and a boot refused at 30 s would leave a learner out.
+            BERTH_SANDBOX_READY_TIMEOUT: '180s',
+          },
           options.logLevel,
         );
         live.add(soak);

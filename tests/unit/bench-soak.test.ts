@@ -2,7 +2,9 @@
 // over time on bucketed, "memory is flat" on slopePerMinute. A change of meaning here would
 // make a leak or a lost line pass unnoticed.
 import { describe, expect, it } from 'vitest';
+import type { SoakResult } from '../bench/measure-soak.ts';
 import { loadBenchOptions } from '../bench/options.ts';
+import { derive, evaluateTargets, type BenchResults } from '../bench/report.ts';
 import { bucketed, checkSeq, outputLines, pickWeighted, seqOutputBytes, slopePerMinute } from '../bench/soak-stats.ts';
 
 const PROMPT = 'root@node1:~#';
@@ -154,5 +156,64 @@ describe('soak options', () => {
     expect([...only.skip].sort()).toEqual(['burst', 'cold', 'density', 'terminal', 'ui', 'warm']);
     expect(loadBenchOptions({ BENCH_SKIP: 'soak' }).skip).toEqual(new Set(['soak']));
     expect(() => loadBenchOptions({ BENCH_ONLY: 'soaks' })).toThrow(/BENCH_ONLY: unknown section "soaks"/);
+  });
+});
+
+describe('soak verdicts', () => {
+  const MiB = 1024 ** 2;
+  const memory = (atMs: number, rssMiB: number) => ({ atMs, rss: rssMiB * MiB, heapUsed: 20 * MiB, external: 10 * MiB, arrayBuffers: MiB, load1: 1 });
+  const soak = (over: Partial<SoakResult> = {}): SoakResult => ({
+    learners: 2,
+    seconds: 120,
+    warmupSeconds: 30,
+    keyGapMs: [100, 200],
+    opened: 2,
+    openFailures: [],
+    idleBefore: Array.from({ length: 100 }, (_, i) => 1 + i / 100),
+    idleAfter: [1, 1, 1],
+    // Minute 1 at the floor, minute 2 with a p95 of 5 ms: 2.5x the floor's p95 of about 2 ms.
+    echo: [...Array.from({ length: 100 }, (_, i) => ({ atMs: i * 100, ms: 1 + i / 100, learner: 0 })), ...Array.from({ length: 100 }, (_, i) => ({ atMs: 60_000 + i * 100, ms: i < 94 ? 1 : 5, learner: 1 }))],
+    commands: [{ learner: 0, phase: 'soak', kind: 'seq', atMs: 1000, ms: 50, bytes: 8893, ok: true, seq: checkSeq(Array.from({ length: 2000 }, (_, i) => String(i + 1)), 2000) }],
+    timeline: [memory(35_000, 100), memory(60_000, 101), memory(90_000, 102)],
+    checkpoints: { start: memory(0, 100), warm: memory(30_000, 100), end: memory(120_000, 119) },
+    disconnects: [],
+    errors: [],
+    poolProblems: [],
+    bytesReceived: 10_000,
+    ...over,
+  });
+  const verdicts = (s: SoakResult) => {
+    const r = { meta: {} as BenchResults['meta'], errors: {}, soak: s } as BenchResults;
+    const d = derive(r);
+    return Object.fromEntries(evaluateTargets(r, d).filter((t) => t.name.startsWith('Soak')).map((t) => [t.name.replace('Soak: ', ''), t.pass]));
+  };
+
+  it('passes a flat, responsive soak with everything whole', () => {
+    expect(verdicts(soak())).toEqual({ 'backend memory after warm-up': true, 'keystroke echo under load': true, 'nothing lost': true });
+  });
+
+  it('judges memory by the growth after warm-up, not from the start', () => {
+    const grown = soak({ checkpoints: { start: memory(0, 50), warm: memory(30_000, 100), end: memory(120_000, 121) } });
+    expect(verdicts(grown)['backend memory after warm-up']).toBe(false);
+    expect(verdicts(soak({ checkpoints: { start: memory(0, 50) } }))['backend memory after warm-up']).toBeUndefined();
+  });
+
+  it('misses the echo target when one minute is more than 3x the floor', () => {
+    const slow = soak();
+    slow.echo = slow.echo.map((e) => (e.atMs >= 60_000 && e.ms === 5 ? { ...e, ms: 7 } : e));
+    expect(verdicts(slow)['keystroke echo under load']).toBe(false);
+  });
+
+  it('counts a disconnect, a failed command, an error or a learner without a session as something lost', () => {
+    const event = { learner: 0, atMs: 1, message: 'x' };
+    expect(verdicts(soak({ disconnects: [event] }))['nothing lost']).toBe(false);
+    expect(verdicts(soak({ errors: [event] }))['nothing lost']).toBe(false);
+    expect(verdicts(soak({ opened: 1, openFailures: ['HTTP 503'] }))['nothing lost']).toBe(false);
+    const cut = checkSeq(Array.from({ length: 1999 }, (_, i) => String(i + 1)), 2000);
+    expect(verdicts(soak({ commands: [{ learner: 0, phase: 'soak', kind: 'seq', atMs: 1, ms: 1, bytes: 1, ok: false, seq: cut }] }))['nothing lost']).toBe(false);
+  });
+
+  it('reports a pool that could not refill without calling it lost output', () => {
+    expect(verdicts(soak({ poolProblems: [{ learner: -1, atMs: 1, message: 'pool did not refill' }] }))['nothing lost']).toBe(true);
   });
 });
