@@ -38,6 +38,8 @@ beforeAll(async () => {
     const { ports } = (await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances[0];
     return ports.includes(HOSTILE_PORT) && ports.includes(ECHO_PORT);
   });
+  // Docker's proxy listens (and the port is announced) a moment before nginx itself answers.
+  await waitFor('the hostile page to answer', async () => (await fetch(`${backend.url}/s/${token}/node1/${HOSTILE_PORT}/`)).status === 200);
   shell = await TerminalClient.open(backend.url, sessionId);
 });
 

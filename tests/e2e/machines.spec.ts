@@ -19,6 +19,13 @@ test('published ports show as links that reach the server, and nodes can be adde
     const hex = /8081-node1-([0-9a-f]{32})\./.exec((await link.getAttribute('href'))!)![1]!;
     await tab.goto(`/s/${Buffer.from(hex, 'hex').toString('base64url')}/node1/8081/`);
     await expect(tab.locator('body')).toContainText(/nginx/i);
+    // New links: the shared one stops working, the new one works.
+    const shared = (await link.getAttribute('href'))!;
+    await page.getByRole('button', { name: 'New links' }).click();
+    await expect(link).not.toHaveAttribute('href', shared);
+    expect((await tab.goto(shared))?.status()).toBe(404);
+    expect((await tab.goto((await link.getAttribute('href'))!))?.status()).toBe(200);
+    await expect(tab.locator('body')).toContainText(/nginx/i);
     await tab.close();
   });
 

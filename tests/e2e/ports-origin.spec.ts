@@ -20,6 +20,8 @@ test('a hostile page on a published port cannot act as Berth', async ({ page, co
       .poll(async () => ((await (await request.get(`/api/sessions/${session.id}`)).json()) as { instances: { ports: number[] }[] }).instances[0]!.ports)
       .toContain(HOSTILE_PORT);
     const token = tokenOf(session.portUrlTemplate);
+    // Docker's proxy listens (and the port is announced) a moment before nginx itself answers.
+    await expect.poll(async () => (await request.get(`/s/${token}/node1/${HOSTILE_PORT}/`)).status()).toBe(200);
     const hostLink = new URL(portLink(session.portUrlTemplate, 'node1', HOSTILE_PORT), baseURL).toString();
     expect(new URL(hostLink).hostname).toMatch(/^8090-node1-[0-9a-f]{32}\.localhost$/);
 

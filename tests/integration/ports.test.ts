@@ -36,8 +36,11 @@ it('announces a published port to the terminal and the session, and proxies HTTP
   expect((await api(backend.url, 'GET', `/api/sessions/${sessionId}`)).json.instances).toEqual([{ name: 'node1', ports: [8080] }]);
   term.close();
 
-  const page = await fetch(`${backend.url}/s/${token}/node1/8080/`);
-  expect(page.status).toBe(200);
+  // Docker's proxy listens (and the port is announced) a moment before nginx itself answers.
+  const page = await waitFor('nginx to answer through the proxy', async () => {
+    const answer = await fetch(`${backend.url}/s/${token}/node1/8080/`);
+    return answer.status === 200 && answer;
+  });
   expect(await page.text()).toMatch(/nginx/i);
 
   const bare = await fetch(`${backend.url}/s/${token}/node1/8080`, { redirect: 'manual' });

@@ -73,6 +73,10 @@ export class SandboxRuntime implements Runtime {
     return new URL(template.replace('{instance}', encodeURIComponent(instance)).replace('{port}', String(port)), this.origin).toString();
   }
 
+  async renewPortLinks(sessionId: string): Promise<void> {
+    this.toSession(await this.request<ApiSession>('POST', `/api/sessions/${encodeURIComponent(sessionId)}/port-token`, {}));
+  }
+
   async getSession(id: string): Promise<RuntimeSession | undefined> {
     try {
       return this.toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));

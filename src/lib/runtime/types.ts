@@ -97,6 +97,8 @@ export interface Runtime {
   removeInstance(sessionId: string, instance: string): Promise<void>;
   /** Where the browser reaches a port published in a machine. */
   portUrl(sessionId: string, instance: string, port: number): string;
+  /** Gives the session new port links; links handed out before stop working. */
+  renewPortLinks(sessionId: string): Promise<void>;
   /** The session if it still exists, undefined if it ended or expired. */
   getSession(id: string): Promise<RuntimeSession | undefined>;
   openTerminal(sessionId: string, instance: string): TerminalChannel;

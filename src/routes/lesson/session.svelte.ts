@@ -49,6 +49,8 @@ export class LessonSession {
   ports = $state<Record<string, number[]>>({});
   /** A node being added or removed (the buttons wait for it). */
   changingNodes = $state(false);
+  /** Counts renewals of the port links, so that links on the page follow. */
+  private portLinks = $state(0);
 
   readonly remainingMs = $derived(this.expiresAt === undefined ? undefined : Math.max(0, this.expiresAt - this.now));
   readonly expiringSoon = $derived(this.remainingMs !== undefined && this.remainingMs < SOON_MS && this.phase !== 'expired');
@@ -71,7 +73,21 @@ export class LessonSession {
   portUrl(node: string, port: number, path = '/'): string | undefined {
     const session = this.session;
     if (!session || this.phase !== 'ready') return undefined;
+    // Read so that the links on the page follow a renewal.
+    void this.portLinks;
     return this.runtime.portUrl(session.id, node, port) + path.replace(/^\//, '');
+  }
+
+  /** New port links for the session: for a learner who shared one too widely. */
+  async renewPortLinks(): Promise<void> {
+    const session = this.session;
+    if (!session) return;
+    try {
+      await this.runtime.renewPortLinks(session.id);
+      this.portLinks++;
+    } catch (error) {
+      this.message = describe(error);
+    }
   }
 
   /** Runs a command in one of the session's machines (for checks); fails without a session. */
