@@ -105,12 +105,11 @@ describe('malformed request targets and framing', () => {
     const port = await get('/s/%E0%A4%A/node1/80/');
     expect(port.status).toBe(400);
     expect(errorOf(port).code).toBe('bad_request');
-    const upgrade = await get(
-      '/api/sessions/%E0%A4%A/instances/node1/terminal',
-      'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n',
-    );
-    expect(upgrade.status).toBe(400);
-    expect(errorOf(upgrade).code).toBe('bad_request');
+    for (const target of ['/api/sessions/%E0%A4%A/instances/node1/terminal', '/s/%E0%A4%A/node1/80/socket', '//']) {
+      const upgrade = await get(target, 'Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n');
+      expect(upgrade.status, target).toBe(400);
+      expect(errorOf(upgrade).code, target).toBe('bad_request');
+    }
   });
 
   it('treats odd but valid targets as ordinary paths', async () => {
