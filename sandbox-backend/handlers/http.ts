@@ -156,6 +156,9 @@ export async function createHttpServer(deps: HttpDeps, beforeApi: (req: Incoming
       }),
     logger: false,
     bodyLimit: MAX_BODY_BYTES,
+    // fastify's default is no limit: a client trickling a request in would hold its socket
+    // forever. Generous, as uploads to a published port pass through this server too.
+    requestTimeout: 120_000,
     genReqId: () => randomBytes(8).toString('hex'),
     // The client's own X-Request-Id is not trusted: ids in our log are ours.
     requestIdHeader: false,

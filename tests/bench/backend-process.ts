@@ -69,6 +69,9 @@ export class BackendProcess {
         BERTH_NAMESPACE: namespace,
         BERTH_DATA_DIR: dataDir,
         BERTH_LOG_LEVEL: logLevel,
+        // Every simulated learner comes from this one address.
+        BERTH_ADDRESS_MAX_SESSIONS: '100000',
+        BERTH_ADDRESS_SESSIONS_PER_MINUTE: '100000',
         ...env,
       },
     });

@@ -1,9 +1,11 @@
 import { expect, test } from '@playwright/test';
+import { watchPolicy } from './csp.ts';
 import { countInTerminal, expectTerminal, terminalSize, typeLine } from './terminal.ts';
 
 const PROMPT = 'root@node1:~#';
 
 test('a learner runs the first lesson in a real sandbox', async ({ page }) => {
+  const policyProblems = watchPolicy(page);
   await test.step('open the lesson from the catalogue', async () => {
     await page.goto('/');
     await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
@@ -81,6 +83,9 @@ test('a learner runs the first lesson in a real sandbox', async ({ page }) => {
     await page.getByRole('link', { name: 'Lessons', exact: true }).click();
     await expect(page.getByRole('link', { name: /Your first container/ })).toContainText(/1\/\d+ steps/);
   });
+
+  // The whole walk, terminal included, ran under the backend's Content-Security-Policy.
+  expect(policyProblems).toEqual([]);
 });
 
 test('a reload re-attaches to the same session and shell', async ({ page }) => {
