@@ -225,8 +225,9 @@ export class SandboxDriver {
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
     ].join('; ');
-    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 10_000);
-    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name}: ${result.output.trim()}`);
+    // Seconds normally; far more on an overloaded host, where giving up costs a whole new sandbox.
+    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 60_000);
+    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name} (exit code ${result.exitCode}${result.exitCode === 124 ? ': timed out' : ''}): ${result.output.trim() || '(no output)'}`);
   }
 
   /** Removes the container, its network and its volume. Already gone is fine. */
