@@ -63,6 +63,10 @@ export type RequestOutcome = { session: SessionView } | { queued: QueueView };
 /** A session started for a queued learner is kept this long for them to pick it up. */
 const UNCLAIMED_MS = 60_000;
 
+function goneMessage(instanceName: string): string {
+  return `${instanceName} of this session is gone (its machine was removed, or the Docker engine restarted), so the session has ended. Start a new session.`;
+}
+
 export function newSessionId(): string {
   // 144 bits: the id is the session's only credential.
   return randomBytes(18).toString('base64url');
@@ -365,18 +369,22 @@ export class SessionService {
 
   /** Ends a session whose machine `instanceName` vanished; returns the error later calls get. */
   private async vanished(id: string, instanceName: string): Promise<ApiError> {
-    const message = `${instanceName} of this session is gone (its machine was removed, or the Docker engine restarted), so the session has ended. Start a new session.`;
+    const message = goneMessage(instanceName);
     const session = this.store.get(id);
     if (session && !this.gone.has(id)) {
-      const now = Date.now();
-      for (const [key, entry] of this.gone) if (entry.until <= now || this.gone.size > 10_000) this.gone.delete(key);
-      this.gone.set(id, { message, until: session.expiresAt });
+      this.rememberGone(id, message, session.expiresAt);
       this.log.warn('session machine vanished; ending the session', { sessionId: id, instance: instanceName });
       await this.end(id, 'gone', message).catch((error: unknown) => {
         if (!(error instanceof ApiError)) this.log.error('could not end a session whose machine vanished', { sessionId: id, error });
       });
     }
     return new ApiError('gone', this.gone.get(id)?.message ?? message);
+  }
+
+  private rememberGone(id: string, message: string, until: number): void {
+    const now = Date.now();
+    for (const [key, entry] of this.gone) if (entry.until <= now || this.gone.size > 10_000) this.gone.delete(key);
+    this.gone.set(id, { message, until });
   }
 
   /**
@@ -598,6 +606,9 @@ export class SessionService {
         adopted++;
       } else {
         this.store.delete(session.id);
+        const lost = session.instances.find((instance) => !running.has(instance.containerId));
+        // Vanished while this backend was down: its learner is told so, not "no such session".
+        if (lost && session.expiresAt > Date.now()) this.rememberGone(session.id, goneMessage(lost.name), session.expiresAt);
         removed++;
       }
     }

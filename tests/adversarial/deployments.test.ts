@@ -201,4 +201,23 @@ describe('a session whose machine vanished', () => {
     expect((await api(backend.url, 'GET', `/api/sessions/${doomed.id}`)).status).toBe(410);
     expect((await api(backend.url, 'GET', '/healthz')).status).toBe(200);
   });
+
+  it('is told after a restart too, when the machine vanished while the backend was down', async () => {
+    const { json: doomed } = await api(backend.url, 'POST', '/api/sessions', {});
+    const node1 = backend.app.sessions.instance(doomed.id, 'node1');
+    const { json: bystander } = await api(backend.url, 'POST', '/api/sessions', {});
+    await backend.app.close();
+    await docker.getContainer(node1.containerId).remove({ force: true, v: true });
+    const restarted = await startBackend({ BERTH_POOL_IDLE: '1' }, { namespace: backend.namespace, dataDir: path.dirname(backend.config.dbPath) });
+    inProcess.splice(inProcess.indexOf(backend), 1, restarted);
+    backend = restarted;
+
+    const answer = await api(backend.url, 'POST', `/api/sessions/${doomed.id}/instances/node1/exec`, { cmd: ['true'] });
+    expect(answer.status).toBe(410);
+    expect(answer.json.error.message).toMatch(/node1 of this session is gone/);
+    const other = await TerminalClient.open(backend.url, bystander.id);
+    other.type('echo adopted-$((3*3))\r');
+    await other.waitForText(/^adopted-9$/m);
+    other.close();
+  });
 });
