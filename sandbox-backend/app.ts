@@ -4,8 +4,9 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import type { Config } from './config.ts';
-import { connectEngine, pingEngine } from './engine/docker.ts';
+import { connectEngine, pingEngine, type Engine } from './engine/docker.ts';
 import { createHttpHandler, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
 import { createPortProxy } from './handlers/port-proxy.ts';
@@ -14,6 +15,7 @@ import { lessonDirectory } from './lessons.ts';
 import { backendMetrics, Gauge } from './metrics.ts';
 import type { Logger } from './log.ts';
 import { SandboxDriver, statusOf } from './provisioning/driver.ts';
+import { LeaseHeldError, takeLease, type Lease } from './provisioning/lease.ts';
 import { WarmPool } from './scheduling/pool.ts';
 import { SessionService } from './sessions/service.ts';
 import { SessionStore } from './storage/sessions-store.ts';
@@ -56,6 +58,38 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
   }
   log.info('engine ready', { dockerHost: config.dockerHost, engineVersion });
 
+  // Before anything touches the namespace: recovery below removes every sandbox of it this
+  // backend does not own, which would be another live backend's learners.
+  let onLeaseLost = (_reason: string) => {};
+  const lease = await takeLease(
+    engine,
+    {
+      namespace: config.namespace,
+      image: config.sandbox.image,
+      dataPath: path.resolve(config.dbPath),
+      onLost: (holder) =>
+        onLeaseLost(`This Berth lost namespace "${config.namespace}" to another one (pid ${holder.pid} on host ${holder.host}, data in ${holder.dataPath}) and starts no new sessions; stop one of the two.`),
+    },
+    log.child({ component: 'lease' }),
+  ).catch((error: unknown) => {
+    if (error instanceof LeaseHeldError) throw new StartupError(error.message);
+    throw error;
+  });
+  try {
+    return await assemble(config, log, engine, lease, (fence) => (onLeaseLost = fence));
+  } catch (error) {
+    await lease.release().catch(() => {});
+    throw error;
+  }
+}
+
+async function assemble(
+  config: Config,
+  log: Logger,
+  engine: Engine,
+  lease: Lease,
+  whenLeaseLost: (fence: (reason: string) => void) => void,
+): Promise<App> {
   const store = new SessionStore(config.dbPath);
   const metrics = backendMetrics();
   const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
@@ -68,7 +102,13 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     { ttlMs: config.session.ttlMs, idleTimeoutMs: config.session.idleTimeoutMs, execTimeoutMs: config.execTimeoutMs, metrics, limits: config.limits, maxSandboxes: config.pool.max, portDomain: config.http.portDomain },
     log.child({ component: 'sessions' }),
   );
+  let leaseLost: string | undefined;
+  whenLeaseLost((reason) => {
+    leaseLost = reason;
+    sessions.fence(reason);
+  });
   await sessions.recover();
+  sessions.followSandboxes();
   pool.refill();
 
   const health = async (): Promise<Health> => {
@@ -77,6 +117,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     } catch (error) {
       return { ok: false, reason: `engine at ${config.dockerHost} does not answer: ${(error as Error).message}` };
     }
+    if (leaseLost) return { ok: false, reason: leaseLost };
     const stats = pool.stats();
     if (pool.refillError && stats.idle === 0) return { ok: false, reason: `no sandbox can be started: ${pool.refillError.message}` };
     return { ok: true };
@@ -131,6 +172,8 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       await sessions.close();
       await pool.close();
       store.close();
+      // Last: the next backend of this namespace may start (and recover) once it is free.
+      await lease.release();
     },
   };
 }

@@ -80,7 +80,9 @@ const schema = z.object({
   BERTH_SANDBOX_DISK: bytes('10g'),
   BERTH_POOL_IDLE: integer(0, 100).default(2),
   BERTH_POOL_MAX: integer(1, 1000).default(40),
-  BERTH_SANDBOX_READY_TIMEOUT: duration('30s'),
+  // Generous: on a loaded host a boot takes 30 s and more (measured at load 30 on 2 cores), and
+  // one given up on near its end is all that work again, which loads the host further.
+  BERTH_SANDBOX_READY_TIMEOUT: duration('90s'),
   BERTH_SESSION_TTL: duration('4h'),
   BERTH_SESSION_TTL_MAX: duration('8h'),
   BERTH_EXEC_TIMEOUT: duration('60s'),

@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'rate_limited'
   | 'forbidden'
   | 'capacity'
-  | 'unavailable';
+  | 'unavailable'
+  /** The session's machine vanished (removed by hand, engine restart): the session has ended. */
+  | 'gone';
 
 const statusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
@@ -24,6 +26,7 @@ const statusByCode: Record<ErrorCode, number> = {
   forbidden: 403,
   capacity: 503,
   unavailable: 503,
+  gone: 410,
 };
 
 export class ApiError extends Error {

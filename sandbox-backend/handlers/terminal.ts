@@ -2,7 +2,7 @@
  * The terminal WebSocket: binary frames are raw TTY bytes both ways, text frames are JSON control
  * messages (docs/api.md). Each socket is one viewer of the instance's terminal hub.
  */
-import type { IncomingMessage } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { z } from 'zod';
@@ -61,7 +61,7 @@ export function createTerminalServer(sessions: SessionService, log: Logger): Ter
     const reject = (error: ApiError) => {
       const body = JSON.stringify(error.toJSON());
       socket.end(
-        `HTTP/1.1 ${error.status} ${error.status === 404 ? 'Not Found' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
     };
     if (!match) return reject(new ApiError('not_found', `No WebSocket endpoint at ${url.pathname}.`));
@@ -113,6 +113,10 @@ function serveTerminal(
     } else if (event.type === 'idle') {
       sendControl({ type: 'idle' });
       ws.close(CLOSE_ENDED, 'session ended: idle');
+    } else if (event.type === 'gone') {
+      // Clients treat 4001 as the end of the session already; the message says why.
+      sendControl({ type: 'gone', message: event.message });
+      ws.close(CLOSE_ENDED, 'session ended: machine gone');
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
   const ping = setInterval(() => ws.ping(), PING_INTERVAL_MS);
@@ -180,6 +184,10 @@ function serveTerminal(
       }
     })
     .catch((error: unknown) => {
+      if (error instanceof ApiError && error.code === 'gone') {
+        sendControl({ type: 'gone', message: error.message });
+        return ws.close(CLOSE_ENDED, 'session ended: machine gone');
+      }
       log.error('could not open terminal', { error });
       sendControl({ type: 'error', message: `Could not open the terminal: ${(error as Error).message}` });
       ws.close(1011, 'terminal unavailable');

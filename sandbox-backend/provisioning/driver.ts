@@ -3,6 +3,7 @@
  * Engine API. It knows nothing of sessions or pools; callers above it decide when.
  */
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Engine } from '../engine/docker.ts';
 import { ExecOutputDemux } from '../engine/exec-output.ts';
@@ -224,14 +225,18 @@ export class SandboxDriver {
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
     ].join('; ');
-    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 10_000);
-    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name}: ${result.output.trim()}`);
+    // Seconds normally; far more on an overloaded host, where giving up costs a whole new sandbox.
+    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 60_000);
+    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name} (exit code ${result.exitCode}${result.exitCode === 124 ? ': timed out' : ''}): ${result.output.trim() || '(no output)'}`);
   }
 
   /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
-    await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true }));
+    await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true })).catch((error: unknown) => {
+      // Someone else is removing it already (by hand, or the engine after it vanished): fine.
+      if (!(statusOf(error) === 409 && /already in progress/.test((error as Error).message))) throw error;
+    });
     await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
     await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
     this.log.info('sandbox removed', { sandboxId: sandbox.sandboxId });
@@ -376,6 +381,107 @@ export class SandboxDriver {
     const info = await this.engine.getContainer(containerId).inspect();
     const networks = Object.values(info.NetworkSettings.Networks ?? {});
     return networks.find((n) => n.IPAddress)?.IPAddress;
+  }
+
+  /**
+   * Follows the engine's events for this namespace's sandboxes: `gone` for each one that stopped
+   * or was removed (by hand, by an engine restart), and `resync` each time the event stream is
+   * (re)connected, since whatever happened while it was down was not reported. Returns a stop function.
+   */
+  followSandboxes(handlers: { gone(containerId: string): void; resync(): void }): () => void {
+    let stopped = false;
+    let current: (NodeJS.ReadableStream & { destroy(): void }) | undefined;
+    let retry: NodeJS.Timeout | undefined;
+    let failures = 0;
+    const connect = async () => {
+      if (stopped) return;
+      let stream: NodeJS.ReadableStream & { destroy(): void };
+      try {
+        stream = (await this.engine.getEvents({
+          filters: {
+            type: ['container'],
+            event: ['die', 'destroy'],
+            label: [`${LABEL_NAMESPACE}=${this.options.namespace}`, `${LABEL_ROLE}=sandbox`],
+          },
+        })) as unknown as NodeJS.ReadableStream & { destroy(): void };
+      } catch (error) {
+        return reconnect(error as Error);
+      }
+      if (stopped) return stream.destroy();
+      current = stream;
+      failures = 0;
+      // One JSON object per line.
+      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+        if (!line.trim()) return;
+        try {
+          const event = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
+          const id = event.Actor?.ID ?? event.id;
+          if (id) handlers.gone(id);
+        } catch (error) {
+          this.log.warn('unreadable engine event', { line: line.slice(0, 200), error });
+        }
+      });
+      const ended = (error?: Error) => {
+        if (current !== stream) return;
+        current = undefined;
+        reconnect(error ?? new Error('the event stream ended'));
+      };
+      stream.on('error', ended);
+      stream.on('end', () => ended());
+      stream.on('close', () => ended());
+      handlers.resync();
+    };
+    const reconnect = (error: Error) => {
+      if (stopped) return;
+      failures++;
+      if (failures === 1) this.log.warn('lost the engine event stream; following again once the engine answers', { error });
+      retry = setTimeout(() => void connect(), Math.min(5_000, 200 * 2 ** Math.min(failures, 5)));
+      retry.unref();
+    };
+    void connect();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      current?.destroy();
+      current = undefined;
+    };
+  }
+
+  /** Whether a sandbox's container is no longer running (removed, stopped, or the engine lost it). */
+  async isGone(containerId: string): Promise<boolean> {
+    try {
+      const info = await this.engine.getContainer(containerId).inspect();
+      return !info.State.Running;
+    } catch (error) {
+      if (statusOf(error) === 404) return true;
+      throw error;
+    }
+  }
+
+  /**
+   * Waits until a node, from inside its inner world, reaches each of `peers` by name on its
+   * session network and the registry mirror: what a learner's first `ping node1` or `docker pull`
+   * needs. Polled in the sandbox (no round trip per try) and bounded; the error says what was not
+   * reachable.
+   */
+  async waitReachable(containerId: string, peers: string[], timeoutMs: number): Promise<void> {
+    const mirror = this.options.registryMirror ? `${this.options.registryMirror.replace(/\/$/, '')}/v2/` : '';
+    const script = [
+      'deadline=$(($(date +%s) + $1)); mirror=$2; shift 2',
+      'while :; do',
+      '  missing=""',
+      '  for peer in "$@"; do ping -c1 -W1 "$peer" >/dev/null 2>&1 || missing="$missing $peer"; done',
+      '  if [ -n "$mirror" ] && ! curl -sf -m 2 -o /dev/null "$mirror"; then missing="$missing registry-mirror"; fi',
+      '  [ -z "$missing" ] && exit 0',
+      '  [ "$(date +%s)" -lt "$deadline" ] || { echo "unreachable:$missing"; exit 1; }',
+      '  sleep 0.1',
+      'done',
+    ].join('\n');
+    const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+    const result = await this.exec(containerId, ['sh', '-c', script, 'berth-probe', String(seconds), mirror, ...peers], timeoutMs + 10_000);
+    if (result.exitCode !== 0) {
+      throw new SandboxError(`it could not reach its session within ${seconds} s (${result.output.trim() || `exit code ${result.exitCode}`})`);
+    }
   }
 
   /** Every sandbox of this namespace the engine has, running or not. */

@@ -20,6 +20,8 @@ export interface PoolOptions {
    * learner's first prompt needs (measured: warm time to prompt 110 ms without, 170-280 ms with).
    */
   refillDelayMs?: number;
+  /** Sandboxes tried, one after another, for a learner when none is waiting (default 2). */
+  createAttempts?: number;
 }
 
 export interface PoolStats {
@@ -78,14 +80,41 @@ export class WarmPool {
       throw new CapacityError(`All ${this.options.max} sandboxes are in use; try again in a few minutes.`);
     }
     this.inUse++;
-    try {
-      const sandbox = await this.driver.create();
-      this.refill();
-      return sandbox;
-    } catch (error) {
-      this.inUse--;
-      throw error;
+    // One slow or broken sandbox (a loaded host) must not fail a learner's start: try another.
+    const attempts = Math.max(1, this.options.createAttempts ?? 2);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const sandbox = await this.driver.create();
+        this.refill();
+        return sandbox;
+      } catch (error) {
+        if (attempt >= attempts || this.closed) {
+          this.inUse--;
+          throw error;
+        }
+        this.log.warn('a sandbox failed to start for a learner; trying another', { attempt, error });
+      }
     }
+  }
+
+  /**
+   * Forgets a waiting sandbox that vanished (removed by hand, engine restart), so it is never
+   * handed out; a replacement starts. Returns whether it was one of the waiting ones.
+   */
+  discard(containerId: string): boolean {
+    const index = this.idle.findIndex((sandbox) => sandbox.containerId === containerId);
+    if (index < 0) return false;
+    const [sandbox] = this.idle.splice(index, 1);
+    this.log.warn('a waiting sandbox vanished; replacing it', { sandboxId: sandbox!.sandboxId });
+    // Its network and volume may be left behind.
+    void this.driver.destroy(sandbox!).catch(() => {});
+    this.refill();
+    return true;
+  }
+
+  /** Containers of the waiting sandboxes, for a check against what the engine still runs. */
+  idleContainers(): string[] {
+    return this.idle.map((sandbox) => sandbox.containerId);
   }
 
   /** Counts a sandbox that outlived a restart as in use, so the cap stays true. */

@@ -19,6 +19,8 @@ export type SessionEvent =
   | { type: 'expired' }
   | { type: 'ended' }
   | { type: 'idle' }
+  /** The session's machine vanished; the session has ended. */
+  | { type: 'gone'; message: string }
   | { type: 'ports'; instance: string; ports: number[] };
 type Listener = (event: SessionEvent) => void;
 
@@ -50,6 +52,9 @@ export interface SessionServiceOptions {
 const DEFAULT_WARNINGS = [10 * 60_000, 60_000];
 const LESSON_ID = /^[a-z0-9][a-z0-9-]*\/[a-z0-9][a-z0-9-]*$/;
 const NODE_NAMES = ['node1', 'node2', 'node3', 'node4', 'node5'];
+/** Sandboxes tried for a new node, and how long each may take to reach its session. */
+const NODE_ATTEMPTS = 2;
+const NODE_REACH_TIMEOUT_MS = 20_000;
 
 export type SessionRequest = { lesson?: string | undefined; client: string };
 export type QueueView = { ticket: string; position: number; estimatedWaitSeconds: number };
@@ -57,6 +62,10 @@ export type RequestOutcome = { session: SessionView } | { queued: QueueView };
 
 /** A session started for a queued learner is kept this long for them to pick it up. */
 const UNCLAIMED_MS = 60_000;
+
+function goneMessage(instanceName: string): string {
+  return `${instanceName} of this session is gone (its machine was removed, or the Docker engine restarted), so the session has ended. Start a new session.`;
+}
 
 export function newSessionId(): string {
   // 144 bits: the id is the session's only credential.
@@ -96,6 +105,16 @@ export class SessionService {
   /** Last keystroke, exec or terminal connection, by session (in memory: a restart counts as activity). */
   private readonly lastActive = new Map<string, number>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /**
+   * Sessions ended because a machine vanished, with what to tell the learner, until their
+   * original expiry: later calls get that (410 gone) rather than a bare "no such session".
+   */
+  private readonly gone = new Map<string, { message: string; until: number }>();
+  private stopFollowing: (() => void) | undefined;
+  /** The node being added to each session, so that the next waits for it. */
+  private readonly adding = new Map<string, Promise<{ name: string }>>();
+  /** Set when this backend must not start sessions at all (its namespace lease was lost). */
+  private fenced: string | undefined;
 
   constructor(
     private readonly store: SessionStore,
@@ -111,6 +130,7 @@ export class SessionService {
    * taken (and behind anyone already waiting).
    */
   async request(input: SessionRequest): Promise<RequestOutcome> {
+    if (this.fenced) throw new ApiError('unavailable', this.fenced);
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
@@ -211,6 +231,7 @@ export class SessionService {
 
   /** Starts a session now, or fails with `capacity` when every sandbox is taken. */
   async create(input: { lesson?: string | undefined; client?: string }): Promise<SessionView> {
+    if (this.fenced) throw new ApiError('unavailable', this.fenced);
     if (this.draining) {
       throw new ApiError('unavailable', 'This Berth is not starting new sessions right now (it is being drained for maintenance); sessions already running carry on.');
     }
@@ -220,7 +241,7 @@ export class SessionService {
     const instances: InstanceRecord[] = [{ name: 'node1', ...node1 }];
     try {
       // A lesson's nodes are created together, on node1's network.
-      const others = await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => this.acquireNode(node1.sandboxId, `node${i + 2}`)));
+      const others = await Promise.all(Array.from({ length: nodes - 1 }, (_, i) => this.acquireNode(node1.sandboxId, `node${i + 2}`, ['node1'])));
       instances.push(...others);
     } catch (error) {
       await Promise.allSettled(instances.map((instance) => this.pool.release(instance)));
@@ -244,17 +265,34 @@ export class SessionService {
     return this.view(session);
   }
 
-  /** Adds the next free node (up to node5) to a session, on the session's network. */
+  /**
+   * Adds the next free node (up to node5) to a session, on the session's network. One at a time
+   * per session: two at once would both pick the same free name.
+   */
   async addInstance(id: string): Promise<{ name: string }> {
+    const next = (this.adding.get(id) ?? Promise.resolve()).catch(() => {}).then(() => this.addNextInstance(id));
+    this.adding.set(id, next);
+    try {
+      return await next;
+    } finally {
+      if (this.adding.get(id) === next) this.adding.delete(id);
+    }
+  }
+
+  private async addNextInstance(id: string): Promise<{ name: string }> {
     const session = this.record(id);
     const taken = new Set(session.instances.map((i) => i.name));
     const name = NODE_NAMES.find((n) => !taken.has(n));
     if (!name) throw new ApiError('conflict', `A session has at most ${NODE_NAMES.length} instances; remove one first.`);
-    const instance = await this.acquireNode(session.instances[0]!.sandboxId, name);
+    const node1 = session.instances[0]!;
+    const instance = await this.onMachine(id, node1, () =>
+      this.acquireNode(node1.sandboxId, name, session.instances.map((i) => i.name)),
+    );
     // The session may have ended while the sandbox was being prepared.
     const current = this.store.get(id);
     if (!current) {
       await this.pool.release(instance);
+      this.record(id);
       throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it ended while the instance was being added.`);
     }
     const instances = [...current.instances, instance].sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
@@ -289,15 +327,108 @@ export class SessionService {
     }
   }
 
-  private async acquireNode(node1SandboxId: string, name: string): Promise<InstanceRecord> {
-    const sandbox = await this.acquire();
-    try {
-      await this.driver.joinNetwork(sandbox, node1SandboxId, name);
-    } catch (error) {
-      await this.pool.release(sandbox);
-      throw new ApiError('unavailable', `Could not add ${name} to the session: ${(error as Error).message}`, { cause: error });
+  /**
+   * A sandbox joined to the session's network as `name`, handed out only once it reaches `peers`
+   * by name and the registry mirror from inside (on a loaded host that can lag the API by
+   * seconds). A sandbox that does not get there is replaced, once.
+   */
+  private async acquireNode(node1SandboxId: string, name: string, peers: string[]): Promise<InstanceRecord> {
+    let lastError: Error | undefined;
+    for (let attempt = 1; attempt <= NODE_ATTEMPTS; attempt++) {
+      const sandbox = await this.acquire();
+      try {
+        await this.driver.joinNetwork(sandbox, node1SandboxId, name);
+        await this.driver.waitReachable(sandbox.containerId, peers, NODE_REACH_TIMEOUT_MS);
+        return { name, ...sandbox };
+      } catch (error) {
+        lastError = error as Error;
+        await this.pool.release(sandbox).catch(() => {});
+        // node1's network is gone: another sandbox will not help.
+        if (/network .* not found|no such network/i.test(lastError.message)) break;
+        this.log.warn('a new node did not reach its session; trying another sandbox', { node: name, attempt, error });
+      }
     }
-    return { name, ...sandbox };
+    throw new ApiError('unavailable', `Could not add ${name} to the session: ${lastError?.message}`, { cause: lastError });
+  }
+
+  /**
+   * Runs an engine operation on a session's machine. When it fails because the machine vanished
+   * (removed by hand, engine restart), the session ends and the learner is told so (410 gone),
+   * rather than getting an internal error.
+   */
+  private async onMachine<T>(id: string, instance: InstanceRecord, operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof ApiError && error.code !== 'unavailable') throw error;
+      const vanished = await this.driver.isGone(instance.containerId).catch(() => false);
+      if (!vanished) throw error;
+      throw await this.vanished(id, instance.name);
+    }
+  }
+
+  /** Ends a session whose machine `instanceName` vanished; returns the error later calls get. */
+  private async vanished(id: string, instanceName: string): Promise<ApiError> {
+    const message = goneMessage(instanceName);
+    const session = this.store.get(id);
+    if (session && !this.gone.has(id)) {
+      this.rememberGone(id, message, session.expiresAt);
+      this.log.warn('session machine vanished; ending the session', { sessionId: id, instance: instanceName });
+      await this.end(id, 'gone', message).catch((error: unknown) => {
+        if (!(error instanceof ApiError)) this.log.error('could not end a session whose machine vanished', { sessionId: id, error });
+      });
+    }
+    return new ApiError('gone', this.gone.get(id)?.message ?? message);
+  }
+
+  private rememberGone(id: string, message: string, until: number): void {
+    const now = Date.now();
+    for (const [key, entry] of this.gone) if (entry.until <= now || this.gone.size > 10_000) this.gone.delete(key);
+    this.gone.set(id, { message, until });
+  }
+
+  /**
+   * Follows the engine for sandboxes that vanish, so sessions learn it at once (and waiting
+   * sandboxes are never handed out dead), not at the learner's next command.
+   */
+  followSandboxes(): void {
+    this.stopFollowing ??= this.driver.followSandboxes({
+      gone: (containerId) => this.sandboxGone(containerId),
+      resync: () => void this.resync(),
+    });
+  }
+
+  private sandboxGone(containerId: string): void {
+    if (this.closed || this.pool.discard(containerId)) return;
+    for (const session of this.store.all()) {
+      const instance = session.instances.find((i) => i.containerId === containerId);
+      if (instance) void this.vanished(session.id, instance.name);
+    }
+  }
+
+  /** After the event stream was down: whatever vanished meanwhile is found by listing. */
+  private async resync(): Promise<void> {
+    // Snapshots first: what starts after the listing is not in it, and must not count as vanished.
+    const sessions = this.store.all();
+    const idle = this.pool.idleContainers();
+    let running: Set<string>;
+    try {
+      running = new Set((await this.driver.list()).filter((s) => s.running).map((s) => s.containerId));
+    } catch (error) {
+      this.log.warn('could not list sandboxes to check for vanished ones', { error });
+      return;
+    }
+    if (this.closed) return;
+    for (const containerId of idle) if (!running.has(containerId)) this.pool.discard(containerId);
+    for (const session of sessions) {
+      const lost = session.instances.find((i) => !running.has(i.containerId));
+      if (lost) await this.vanished(session.id, lost.name);
+    }
+  }
+
+  /** Refuses every new session from now on, with `reason` (this backend lost its namespace). */
+  fence(reason: string): void {
+    this.fenced = reason;
   }
 
   get(id: string): SessionView {
@@ -314,7 +445,7 @@ export class SessionService {
     const key = `${id}/${instanceName}`;
     let address = this.addresses.get(key);
     if (!address) {
-      address = await this.driver.address(instance.containerId);
+      address = await this.onMachine(id, instance, () => this.driver.address(instance.containerId));
       if (!address) throw new ApiError('unavailable', `${instanceName} has no network address right now.`);
       this.addresses.set(key, address);
     }
@@ -352,7 +483,7 @@ export class SessionService {
     return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s));
   }
 
-  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' = 'ended'): Promise<void> {
+  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' | 'gone' = 'ended', message = ''): Promise<void> {
     // The raw record, not record(): at its expiry instant a session already reads as gone, and
     // the reaper must still find it to free its sandboxes.
     const session = this.store.get(id);
@@ -363,13 +494,16 @@ export class SessionService {
     this.options.metrics?.sessionsEnded.inc({ reason });
     for (const timer of this.timers.get(id) ?? []) clearTimeout(timer);
     this.timers.delete(id);
-    this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : { type: 'ended' });
+    this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : reason === 'gone' ? { type: 'gone', message } : { type: 'ended' });
     this.lastActive.delete(id);
     this.listeners.delete(id);
     await this.closeHubs(id);
     this.unwatchPorts(id);
     // Later nodes first: node1's sandbox holds the network they are attached to.
-    for (const instance of [...session.instances].reverse()) await this.pool.release(instance);
+    for (const instance of [...session.instances].reverse()) {
+      // One sandbox that cannot be removed must not keep the others (or the ending) back.
+      await this.pool.release(instance).catch((error: unknown) => this.log.error('could not remove a sandbox', { sessionId: id, sandboxId: instance.sandboxId, error }));
+    }
     this.clientOf.delete(id);
     this.queue.departed();
     if (this.queue.length > 0) this.scheduleQueue();
@@ -379,7 +513,7 @@ export class SessionService {
   async exec(id: string, instanceName: string, cmd: string[]): Promise<ExecResult> {
     const instance = this.instance(id, instanceName);
     this.touch(id);
-    return this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
+    return this.onMachine(id, instance, () => this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs));
   }
 
   /** Joins the instance's terminal hub (attaching to the shell on first use). */
@@ -392,7 +526,7 @@ export class SessionService {
       this.hubs.set(key, hub);
     }
     this.touch(id);
-    const subscription = await hub.subscribe(subscriber, size);
+    const subscription = await this.onMachine(id, instance, () => hub.subscribe(subscriber, size));
     return {
       ...subscription,
       write: (data) => {
@@ -472,6 +606,9 @@ export class SessionService {
         adopted++;
       } else {
         this.store.delete(session.id);
+        const lost = session.instances.find((instance) => !running.has(instance.containerId));
+        // Vanished while this backend was down: its learner is told so, not "no such session".
+        if (lost && session.expiresAt > Date.now()) this.rememberGone(session.id, goneMessage(lost.name), session.expiresAt);
         removed++;
       }
     }
@@ -486,6 +623,7 @@ export class SessionService {
   /** Stops timers and detaches terminals; sessions, sandboxes and shells stay for the next start to adopt. */
   async close(): Promise<void> {
     this.closed = true;
+    this.stopFollowing?.();
     clearInterval(this.queueTimer);
     clearInterval(this.idleTimer);
     for (const { timer } of this.served.values()) clearTimeout(timer);
@@ -499,6 +637,8 @@ export class SessionService {
 
   private record(id: string): SessionRecord {
     const session = this.store.get(id);
+    const gone = this.gone.get(id);
+    if (gone && !session) throw new ApiError('gone', gone.message);
     if (!session || session.expiresAt <= Date.now()) {
       throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
     }

@@ -79,7 +79,8 @@ export async function networksOf(docker: Docker, namespace: string): Promise<str
   return (await docker.listNetworks({ filters: { label: [`berth.namespace=${namespace}`] } })).map((n) => n.Name);
 }
 
-async function removeNamespace(docker: Docker, namespace: string): Promise<void> {
+/** Removes every container, volume and network of a namespace (test clean-up). */
+export async function removeNamespace(docker: Docker, namespace: string): Promise<void> {
   const { containers, volumes } = await leftovers(docker, namespace);
   await Promise.all(containers.map((id) => docker.getContainer(id).remove({ force: true, v: true }).catch(() => {})));
   await Promise.all(volumes.map((name) => docker.getVolume(name).remove().catch(() => {})));

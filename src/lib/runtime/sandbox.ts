@@ -75,7 +75,8 @@ export class SandboxRuntime implements Runtime {
     try {
       return this.toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));
     } catch (error) {
-      if (error instanceof RuntimeError && error.code === 'session_not_found') return undefined;
+      // A session whose machine vanished has ended too (410 gone).
+      if (error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone')) return undefined;
       throw error;
     }
   }
@@ -85,7 +86,7 @@ export class SandboxRuntime implements Runtime {
       await this.request('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
     } catch (error) {
       // Already gone is what the caller wanted.
-      if (!(error instanceof RuntimeError && error.code === 'session_not_found')) throw error;
+      if (!(error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone'))) throw error;
     }
   }
 
