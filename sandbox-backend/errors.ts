@@ -2,6 +2,7 @@
 export type ErrorCode =
   | 'bad_request'
   | 'session_not_found'
+  | 'session_gone'
   | 'instance_not_found'
   | 'not_found'
   | 'payload_too_large'
@@ -15,6 +16,8 @@ export type ErrorCode =
 const statusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
   session_not_found: 404,
+  /** The session ended because its machine was lost; the message says why. */
+  session_gone: 410,
   instance_not_found: 404,
   not_found: 404,
   payload_too_large: 413,

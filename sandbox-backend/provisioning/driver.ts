@@ -21,6 +21,7 @@ import {
 } from './recipe.ts';
 import { attachPackets, pushPackets, winchPacket } from './dtach-packets.ts';
 import { randomSubnet } from './subnets.ts';
+import { PUSH_CONTAINER_SUFFIX } from '../images/registry.ts';
 import { SHELL_SOCKET, relayCommand, shellStartCommand } from './shell-relay.ts';
 
 export interface DriverOptions {
@@ -196,6 +197,71 @@ export class SandboxDriver {
       if (/already exists|already attached/i.test((error as Error).message)) return;
       throw new Error(`could not attach the registry mirror (container ${registryContainer}) to the sandbox network: ${(error as Error).message}. "npm start" starts it.`, { cause: error });
     }
+  }
+
+  /**
+   * Starts the registry mirror (and its push twin, when there is one) if it is not running: after
+   * an engine restart without live-restore, a host reboot or a `docker kill`. A stopped container
+   * keeps its place on networks removed meanwhile (sandbox networks of sessions that ended), and
+   * the engine refuses to start it until it forgets them. Networks that still exist keep it, so
+   * live sandboxes find it again under its alias.
+   * Resolves to what it did; rejects with the engine's reason when the mirror cannot run.
+   */
+  async reviveRegistry(): Promise<'none' | 'running' | 'started'> {
+    const { registryMirror, registryContainer } = this.options;
+    if (!registryMirror || !registryContainer) return 'none';
+    const started = await this.reviveContainer(registryContainer);
+    // The twin only takes pushes (npm run images); sandboxes never use it, so it failing is no outage.
+    await this.reviveContainer(`${registryContainer}${PUSH_CONTAINER_SUFFIX}`).catch((error: unknown) =>
+      this.log.warn('could not start the registry for pushes', { error }),
+    );
+    return started ? 'started' : 'running';
+  }
+
+  /** Whether the registry mirror runs (true when none is configured). */
+  async registryRunning(): Promise<{ running: boolean; state: string }> {
+    const { registryMirror, registryContainer } = this.options;
+    if (!registryMirror || !registryContainer) return { running: true, state: 'none configured' };
+    try {
+      const { State } = await this.engine.getContainer(registryContainer).inspect();
+      return { running: State.Running && !State.Restarting, state: State.Status };
+    } catch (error) {
+      if (statusOf(error) === 404) return { running: false, state: 'missing' };
+      throw error;
+    }
+  }
+
+  /** Starts a stopped container after dropping it from networks that are gone; false if it ran already. */
+  private async reviveContainer(name: string): Promise<boolean> {
+    const container = this.engine.getContainer(name);
+    let info;
+    try {
+      info = await container.inspect();
+    } catch (error) {
+      if (statusOf(error) === 404) throw new Error(`the container ${name} does not exist; "npm start" (or npm run images) creates it`, { cause: error });
+      throw error;
+    }
+    if (info.State.Running && !info.State.Restarting) return false;
+    const networks = Object.entries(info.NetworkSettings.Networks ?? {});
+    const gone: string[] = [];
+    for (const [network, endpoint] of networks) {
+      try {
+        await this.engine.getNetwork(endpoint.NetworkID || network).inspect();
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+        gone.push(network);
+        // The engine forgets a missing network's endpoint only when forced.
+        await ignoreMissing(this.engine.getNetwork(network).disconnect({ Container: name, Force: true }));
+      }
+    }
+    this.log.warn('starting a stopped registry container', { container: name, was: info.State.Status, goneNetworks: gone });
+    try {
+      await container.start();
+    } catch (error) {
+      // Someone else (a restart policy, another backend) started it meanwhile.
+      if (statusOf(error) !== 304) throw new Error(`could not start ${name}: ${(error as Error).message}`, { cause: error });
+    }
+    return true;
   }
 
   /**
@@ -376,6 +442,17 @@ export class SandboxDriver {
     const info = await this.engine.getContainer(containerId).inspect();
     const networks = Object.values(info.NetworkSettings.Networks ?? {});
     return networks.find((n) => n.IPAddress)?.IPAddress;
+  }
+
+  /** Whether a sandbox's container runs; false when it is gone. Rejects when the engine does not answer. */
+  async running(containerId: string): Promise<boolean> {
+    try {
+      const { State } = await this.engine.getContainer(containerId).inspect();
+      return State.Running;
+    } catch (error) {
+      if (statusOf(error) === 404) return false;
+      throw error;
+    }
   }
 
   /** Every sandbox of this namespace the engine has, running or not. */

@@ -19,6 +19,8 @@ export type SessionEvent =
   | { type: 'expired' }
   | { type: 'ended' }
   | { type: 'idle' }
+  /** The session's machine is gone (its container died, or went with the engine): the session ended. */
+  | { type: 'lost'; message: string }
   | { type: 'ports'; instance: string; ports: number[] };
 type Listener = (event: SessionEvent) => void;
 
@@ -54,6 +56,10 @@ const NODE_NAMES = ['node1', 'node2', 'node3', 'node4', 'node5'];
 export type SessionRequest = { lesson?: string | undefined; client: string };
 export type QueueView = { ticket: string; position: number; estimatedWaitSeconds: number };
 export type RequestOutcome = { session: SessionView } | { queued: QueueView };
+
+/** What a learner whose machine went with the engine is told (terminal close reason, API errors). */
+export const LOST_MESSAGE = "Your machine was lost when the server's Docker engine restarted; start again.";
+export const LOST_DIED_MESSAGE = 'Your machine stopped unexpectedly (its container is gone); start again.';
 
 /** A session started for a queued learner is kept this long for them to pick it up. */
 const UNCLAIMED_MS = 60_000;
@@ -96,6 +102,8 @@ export class SessionService {
   /** Last keystroke, exec or terminal connection, by session (in memory: a restart counts as activity). */
   private readonly lastActive = new Map<string, number>();
   private idleTimer: NodeJS.Timeout | undefined;
+  /** Sessions ended because their machine was lost, with what to tell whoever still asks (newest last, bounded). */
+  private readonly lost = new Map<string, string>();
 
   constructor(
     private readonly store: SessionStore,
@@ -352,7 +360,7 @@ export class SessionService {
     return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s));
   }
 
-  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' = 'ended'): Promise<void> {
+  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' | 'lost' = 'ended', lostMessage = LOST_MESSAGE): Promise<void> {
     // The raw record, not record(): at its expiry instant a session already reads as gone, and
     // the reaper must still find it to free its sandboxes.
     const session = this.store.get(id);
@@ -363,7 +371,11 @@ export class SessionService {
     this.options.metrics?.sessionsEnded.inc({ reason });
     for (const timer of this.timers.get(id) ?? []) clearTimeout(timer);
     this.timers.delete(id);
-    this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : { type: 'ended' });
+    if (reason === 'lost') this.rememberLost(id, lostMessage);
+    this.emit(
+      id,
+      reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : reason === 'lost' ? { type: 'lost', message: lostMessage } : { type: 'ended' },
+    );
     this.lastActive.delete(id);
     this.listeners.delete(id);
     await this.closeHubs(id);
@@ -379,7 +391,12 @@ export class SessionService {
   async exec(id: string, instanceName: string, cmd: string[]): Promise<ExecResult> {
     const instance = this.instance(id, instanceName);
     this.touch(id);
-    return this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
+    try {
+      return await this.driver.exec(instance.containerId, cmd, this.options.execTimeoutMs);
+    } catch (error) {
+      if (!engineUnreachable(error)) throw error;
+      throw new ApiError('unavailable', 'The Docker engine does not answer right now (it may be restarting); try again in a moment.', { cause: error }, 5);
+    }
   }
 
   /** Joins the instance's terminal hub (attaching to the shell on first use). */
@@ -483,6 +500,71 @@ export class SessionService {
     return { adopted, removed };
   }
 
+  /**
+   * The reconcile hook the app calls when the engine comes back, or when a container of this
+   * namespace died: what the engine still runs is the truth. Sessions with a machine that no
+   * longer runs end as lost (their viewers are told why), the registry mirror is put back on the
+   * networks of those that survived, and waiting sandboxes that vanished leave the pool.
+   */
+  async reconcile(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+    const listed = await this.driver.list();
+    const running = new Set(listed.filter((s) => s.running).map((s) => s.containerId));
+    const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;
+    let lost = 0;
+    let kept = 0;
+    for (const session of this.store.all()) {
+      if (session.instances.every((instance) => running.has(instance.containerId))) {
+        kept++;
+        await this.driver.attachRegistry(session.instances[0]!.sandboxId).catch((error: unknown) =>
+          this.log.warn('could not put the registry mirror back on a session network', { sessionId: session.id, error }),
+        );
+        continue;
+      }
+      const gone = session.instances.filter((instance) => !running.has(instance.containerId)).map((i) => i.name);
+      this.log.warn('session lost its machine', { sessionId: session.id, cause, instances: gone });
+      lost++;
+      await this.end(session.id, 'lost', message).catch((error: unknown) => {
+        if (!(error instanceof ApiError && error.code === 'session_not_found')) throw error;
+      });
+    }
+    const dropped = await this.pool.prune(running);
+    if (lost || dropped) this.log.info('reconciled with the engine', { cause, lost, kept, dropped });
+    return { lost, kept, dropped };
+  }
+
+  /** Why a terminal's connection to its shell ended: the shell exited, the machine is gone, or the engine is away. */
+  async terminalEnded(id: string, instanceName: string): Promise<'shell-exited' | 'lost' | 'engine-down'> {
+    if (this.lost.has(id)) return 'lost';
+    const instance = this.store.get(id)?.instances.find((i) => i.name === instanceName);
+    if (!instance) return 'shell-exited';
+    try {
+      if (await this.driver.running(instance.containerId)) return 'shell-exited';
+    } catch {
+      return 'engine-down';
+    }
+    await this.reconcile('container-died');
+    return this.lost.has(id) ? 'lost' : 'shell-exited';
+  }
+
+  /** Whether a container is a machine of a live session. */
+  ownsContainer(containerId: string): boolean {
+    return this.store.all().some((session) => session.instances.some((instance) => instance.containerId === containerId));
+  }
+
+  /** What to tell about a session that ended because its machine was lost, if it did. */
+  lostReason(id: string): string | undefined {
+    return this.lost.get(id);
+  }
+
+  private rememberLost(id: string, message: string): void {
+    this.lost.set(id, message);
+    // Enough to answer every learner of a large class; the oldest are forgotten first.
+    for (const oldest of this.lost.keys()) {
+      if (this.lost.size <= 10_000) break;
+      this.lost.delete(oldest);
+    }
+  }
+
   /** Stops timers and detaches terminals; sessions, sandboxes and shells stay for the next start to adopt. */
   async close(): Promise<void> {
     this.closed = true;
@@ -499,6 +581,8 @@ export class SessionService {
 
   private record(id: string): SessionRecord {
     const session = this.store.get(id);
+    const lost = this.lost.get(id);
+    if (!session && lost) throw new ApiError('session_gone', lost);
     if (!session || session.expiresAt <= Date.now()) {
       throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
     }
@@ -532,4 +616,10 @@ export class SessionService {
   private emit(id: string, event: SessionEvent): void {
     for (const listener of this.listeners.get(id) ?? []) listener(event);
   }
+}
+
+/** The engine's socket refused or dropped the connection: it is down or restarting, not the request's fault. */
+function engineUnreachable(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EPIPE';
 }
