@@ -222,37 +222,24 @@ export class SandboxDriver {
   async registryRunning(): Promise<{ running: boolean; state: string }> {
     const { registryMirror, registryContainer } = this.options;
     if (!registryMirror || !registryContainer) return { running: true, state: 'none configured' };
-    try {
-      const { State } = await this.engine.getContainer(registryContainer).inspect();
-      return { running: State.Running && !State.Restarting, state: State.Status };
-    } catch (error) {
-      if (statusOf(error) === 404) return { running: false, state: 'missing' };
-      throw error;
-    }
+    const info = await unlessMissing(this.engine.getContainer(registryContainer).inspect());
+    if (!info) return { running: false, state: 'missing' };
+    return { running: info.State.Running && !info.State.Restarting, state: info.State.Status };
   }
 
   /** Starts a stopped container after dropping it from networks that are gone; false if it ran already. */
   private async reviveContainer(name: string): Promise<boolean> {
     const container = this.engine.getContainer(name);
-    let info;
-    try {
-      info = await container.inspect();
-    } catch (error) {
-      if (statusOf(error) === 404) throw new Error(`the container ${name} does not exist; "npm start" (or npm run images) creates it`, { cause: error });
-      throw error;
-    }
+    const info = await unlessMissing(container.inspect());
+    if (!info) throw new Error(`the container ${name} does not exist; "npm start" (or npm run images) creates it`);
     if (info.State.Running && !info.State.Restarting) return false;
     const networks = Object.entries(info.NetworkSettings.Networks ?? {});
     const gone: string[] = [];
     for (const [network, endpoint] of networks) {
-      try {
-        await this.engine.getNetwork(endpoint.NetworkID || network).inspect();
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-        gone.push(network);
-        // The engine forgets a missing network's endpoint only when forced.
-        await ignoreMissing(this.engine.getNetwork(network).disconnect({ Container: name, Force: true }));
-      }
+      if (await unlessMissing(this.engine.getNetwork(endpoint.NetworkID || network).inspect())) continue;
+      gone.push(network);
+      // The engine forgets a missing network's endpoint only when forced.
+      await ignoreMissing(this.engine.getNetwork(network).disconnect({ Container: name, Force: true }));
     }
     this.log.warn('starting a stopped registry container', { container: name, was: info.State.Status, goneNetworks: gone });
     try {
@@ -306,13 +293,8 @@ export class SandboxDriver {
   /** A network is removable only once nothing is attached: the registry leaves first. */
   private async removeNetwork(name: string): Promise<void> {
     const network = this.engine.getNetwork(name);
-    let info;
-    try {
-      info = await network.inspect();
-    } catch (error) {
-      if (statusOf(error) === 404) return;
-      throw error;
-    }
+    const info = await unlessMissing(network.inspect());
+    if (!info) return;
     const attached = Object.keys((info as { Containers?: Record<string, unknown> }).Containers ?? {});
     await Promise.all(attached.map((container) => ignoreMissing(network.disconnect({ Container: container, Force: true }))));
     await ignoreMissing(network.remove());
@@ -446,13 +428,8 @@ export class SandboxDriver {
 
   /** Whether a sandbox's container runs; false when it is gone. Rejects when the engine does not answer. */
   async running(containerId: string): Promise<boolean> {
-    try {
-      const { State } = await this.engine.getContainer(containerId).inspect();
-      return State.Running;
-    } catch (error) {
-      if (statusOf(error) === 404) return false;
-      throw error;
-    }
+    const info = await unlessMissing(this.engine.getContainer(containerId).inspect());
+    return info?.State.Running ?? false;
   }
 
   /** Every sandbox of this namespace the engine has, running or not. */
@@ -478,6 +455,16 @@ export class SandboxDriver {
     const networks = (await this.engine.listNetworks({ filters })).filter((n) => orphan(n.Labels));
     await Promise.all(networks.map((n) => this.removeNetwork(n.Name)));
     return { volumes: volumes.length, networks: networks.length };
+  }
+}
+
+/** The engine's answer, or undefined when the object does not exist. */
+async function unlessMissing<T>(operation: Promise<T>): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
   }
 }
 

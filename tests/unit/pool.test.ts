@@ -38,6 +38,17 @@ class StandInDriver {
 const quiet = createLogger('error', {}, () => {});
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** A pool on fake timers: back-off and delays are checked to the millisecond without waiting. */
+async function onFakeTimers(options: ConstructorParameters<typeof WarmPool>[1], test: (driver: StandInDriver, p: WarmPool) => Promise<void>) {
+  vi.useFakeTimers();
+  try {
+    const driver = new StandInDriver();
+    await test(driver, new WarmPool(driver as unknown as SandboxDriver, options, quiet));
+  } finally {
+    vi.useRealTimers();
+  }
+}
+
 function pool(options: { idle: number; max: number; refillConcurrency?: number }) {
   const driver = new StandInDriver();
   return { driver, pool: new WarmPool(driver as unknown as SandboxDriver, options, quiet) };
@@ -84,11 +95,8 @@ describe('the warm pool', () => {
     await p.release(second);
   });
 
-  it('reports a failed refill and recovers on the next success, after the retry delay', async () => {
-    vi.useFakeTimers();
-    try {
-      const driver = new StandInDriver();
-      const p = new WarmPool(driver as unknown as SandboxDriver, { idle: 1, max: 4, retryDelayMs: 5_000 }, quiet);
+  it('reports a failed refill and recovers on the next success, after the retry delay', () =>
+    onFakeTimers({ idle: 1, max: 4, retryDelayMs: 5_000 }, async (driver, p) => {
       driver.failNext = 1;
       p.refill();
       await expect(p.whenFilled()).rejects.toThrow('engine said no');
@@ -101,16 +109,10 @@ describe('the warm pool', () => {
       driver.finishBoots();
       await p.whenFilled();
       expect(p.refillError).toBeUndefined();
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
-  it('backs off exponentially while starts keep failing, so a broken engine sees no storm', async () => {
-    vi.useFakeTimers();
-    try {
-      const driver = new StandInDriver();
-      const p = new WarmPool(driver as unknown as SandboxDriver, { idle: 1, max: 4, refillConcurrency: 1, retryDelayMs: 1_000, retryDelayMaxMs: 4_000 }, quiet);
+  it('backs off exponentially while starts keep failing, so a broken engine sees no storm', () =>
+    onFakeTimers({ idle: 1, max: 4, refillConcurrency: 1, retryDelayMs: 1_000, retryDelayMaxMs: 4_000 }, async (driver, p) => {
       driver.failNext = 5;
       const attempts = () => 5 - driver.failNext;
       p.refill();
@@ -123,16 +125,10 @@ describe('the warm pool', () => {
       }
       await vi.advanceTimersByTimeAsync(4_000);
       expect(driver.booting).toBe(1);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
-  it('starts nothing while suspended, and refills at once on resume', async () => {
-    vi.useFakeTimers();
-    try {
-      const driver = new StandInDriver();
-      const p = new WarmPool(driver as unknown as SandboxDriver, { idle: 1, max: 4, retryDelayMs: 60_000 }, quiet);
+  it('starts nothing while suspended, and refills at once on resume', () =>
+    onFakeTimers({ idle: 1, max: 4, retryDelayMs: 60_000 }, async (driver, p) => {
       driver.failNext = 1;
       p.refill();
       await vi.advanceTimersByTimeAsync(0);
@@ -143,10 +139,7 @@ describe('the warm pool', () => {
       p.resume();
       expect(driver.booting).toBe(1);
       expect(p.refillError).toBeUndefined();
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 
   it('drops waiting sandboxes whose container is gone, removes their remains and refills', async () => {
     const { driver, pool: p } = pool({ idle: 2, max: 4 });
@@ -173,11 +166,8 @@ describe('the warm pool', () => {
 });
 
 describe('the refill after a hand-out', () => {
-  it('waits the configured delay, so the replacement boot does not slow the first prompt', async () => {
-    vi.useFakeTimers();
-    try {
-      const driver = new StandInDriver();
-      const p = new WarmPool(driver as unknown as SandboxDriver, { idle: 1, max: 4, refillDelayMs: 1500 }, quiet);
+  it('waits the configured delay, so the replacement boot does not slow the first prompt', () =>
+    onFakeTimers({ idle: 1, max: 4, refillDelayMs: 1500 }, async (driver, p) => {
       p.refill();
       driver.finishBoots();
       await vi.waitFor(() => expect(p.stats().idle).toBe(1));
@@ -185,8 +175,5 @@ describe('the refill after a hand-out', () => {
       expect(p.stats().starting).toBe(0);
       vi.advanceTimersByTime(1500);
       expect(p.stats().starting).toBe(1);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
+    }));
 });
