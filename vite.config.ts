@@ -44,7 +44,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'integration',
-          include: ['tests/integration/**/*.test.ts', 'tests/security/**/*.test.ts'],
+          include: ['tests/integration/**/*.test.ts', 'tests/security/**/*.test.ts', 'tests/adversarial/**/*.test.ts'],
           environment: 'node',
           // Real sandboxes on a 2-core machine: one file at a time keeps timings honest.
           fileParallelism: false,

@@ -81,6 +81,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
           return 'failed' as const;
         });
         await sessions.reconcile(cause);
+        if (cause === 'engine-restart') await driver.removeUnremoved();
         // Sandboxes boot only once the mirror they must reach runs again.
         if (cause === 'engine-restart' || registry === 'started') pool.resume();
       } catch (error) {

@@ -73,6 +73,9 @@ const EXEC_OUTPUT_LIMIT = 1024 * 1024;
 export const TERMINAL_ENV = ['TERM=xterm-256color', 'SHELL=/bin/bash', 'LANG=C.UTF-8', 'HOME=/root'];
 
 export class SandboxDriver {
+  /** Sandboxes that could not be removed when asked (the engine did not answer), by sandbox id. */
+  private readonly unremoved = new Map<string, Sandbox>();
+
   constructor(
     private readonly engine: Engine,
     private readonly options: DriverOptions,
@@ -211,7 +214,8 @@ export class SandboxDriver {
     const { registryMirror, registryContainer } = this.options;
     if (!registryMirror || !registryContainer) return 'none';
     const started = await this.reviveContainer(registryContainer);
-    // The twin only takes pushes (npm run images); sandboxes never use it, so it failing is no outage.
+    if (started === 'missing') throw new Error(`the container ${registryContainer} does not exist; "npm start" (or npm run images) creates it`);
+    // The twin only takes pushes (npm run images; a deployment may have none): no outage if it fails.
     await this.reviveContainer(`${registryContainer}${PUSH_CONTAINER_SUFFIX}`).catch((error: unknown) =>
       this.log.warn('could not start the registry for pushes', { error }),
     );
@@ -228,10 +232,10 @@ export class SandboxDriver {
   }
 
   /** Starts a stopped container after dropping it from networks that are gone; false if it ran already. */
-  private async reviveContainer(name: string): Promise<boolean> {
+  private async reviveContainer(name: string): Promise<boolean | 'missing'> {
     const container = this.engine.getContainer(name);
     const info = await unlessMissing(container.inspect());
-    if (!info) throw new Error(`the container ${name} does not exist; "npm start" (or npm run images) creates it`);
+    if (!info) return 'missing';
     if (info.State.Running && !info.State.Restarting) return false;
     const networks = Object.entries(info.NetworkSettings.Networks ?? {});
     const gone: string[] = [];
@@ -284,10 +288,24 @@ export class SandboxDriver {
   /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
-    await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true }));
-    await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
-    await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
+    try {
+      await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true }));
+      await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
+      await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
+    } catch (error) {
+      // With live-restore a sandbox outlives the engine's absence: it is removed once it is back.
+      this.unremoved.set(sandbox.sandboxId, sandbox);
+      throw error;
+    }
+    this.unremoved.delete(sandbox.sandboxId);
     this.log.info('sandbox removed', { sandboxId: sandbox.sandboxId });
+  }
+
+  /** Removes sandboxes whose removal failed (the engine was away); resolves to how many are gone now. */
+  async removeUnremoved(): Promise<number> {
+    const pending = [...this.unremoved.values()];
+    const results = await Promise.allSettled(pending.map((sandbox) => this.destroy(sandbox)));
+    return results.filter((r) => r.status === 'fulfilled').length;
   }
 
   /** A network is removable only once nothing is attached: the registry leaves first. */
@@ -426,10 +444,27 @@ export class SandboxDriver {
     return networks.find((n) => n.IPAddress)?.IPAddress;
   }
 
-  /** Whether a sandbox's container runs; false when it is gone. Rejects when the engine does not answer. */
+  /**
+   * Whether a sandbox's container runs; false when it is gone or dying. Rejects when the engine
+   * does not answer. Right after a kill the engine may still report the container running (it
+   * has not processed the exit yet) while nothing in it can run: a trivial exec tells, and once
+   * it fails the engine's own wait says when the container has stopped.
+   */
   async running(containerId: string): Promise<boolean> {
-    const info = await unlessMissing(this.engine.getContainer(containerId).inspect());
-    return info?.State.Running ?? false;
+    const container = this.engine.getContainer(containerId);
+    const info = await unlessMissing(container.inspect());
+    if (!info?.State.Running) return false;
+    try {
+      const probe = await container.exec({ Cmd: ['true'], AttachStdout: false, AttachStderr: false });
+      await probe.start({ Detach: true });
+      return true;
+    } catch (error) {
+      if (statusOf(error) === undefined) throw error;
+      // An exec can also fail in a running sandbox (its process limit reached): then it runs on.
+      const stopped = unlessMissing(container.wait({ condition: 'not-running' })).then(() => true);
+      const timeout = new Promise<false>((resolve) => setTimeout(resolve, 10_000, false).unref());
+      return !(await Promise.race([stopped, timeout]));
+    }
   }
 
   /** Every sandbox of this namespace the engine has, running or not. */
