@@ -32,6 +32,19 @@ async function engineSh(command: 'start' | 'stop' | 'status'): Promise<string> {
   return stdout.trim();
 }
 
+async function newSession(): Promise<{ id: string }> {
+  const { status, json } = await api(backend.url, 'POST', '/api/sessions', {});
+  expect(status, JSON.stringify(json)).toBe(201);
+  return json;
+}
+
+/** The pool holds its waiting sandbox and boots nothing. */
+const poolSettled = () =>
+  waitFor('the pool to hold its waiting sandbox', () => {
+    const { idle, starting } = backend.app.pool.stats();
+    return idle === 1 && starting === 0;
+  }, 180_000);
+
 const readyz = () => api(backend.url, 'GET', '/readyz');
 const exec = (sessionId: string, script: string) =>
   api(backend.url, 'POST', `/api/sessions/${sessionId}/instances/node1/exec`, { cmd: ['bash', '-c', script] });
@@ -80,9 +93,9 @@ beforeAll(async () => {
   }
   await staleMirror();
   // Start-up finds its mirror stopped and still on a removed network: it must start it, not refuse.
-  backend = await startBackend({ BERTH_POOL_IDLE: '1', BERTH_REGISTRY_CONTAINER: mirror }, { namespace });
+  // The machine running the suite is busy (other sandboxes boot meanwhile): boots get longer to be ready.
+  backend = await startBackend({ BERTH_POOL_IDLE: '1', BERTH_REGISTRY_CONTAINER: mirror, BERTH_SANDBOX_READY_TIMEOUT: '120s' }, { namespace });
   expect((await state(mirror)).Running).toBe(true);
-  await backend.app.pool.whenFilled();
 });
 
 afterAll(async () => {
@@ -93,12 +106,12 @@ afterAll(async () => {
 });
 
 it('keeps sessions, shells, inner containers and published ports through an engine restart (live-restore), and is not ready meanwhile', async () => {
-  const { json: session } = await api(backend.url, 'POST', '/api/sessions', {});
+  const session = await newSession();
   const term = await TerminalClient.open(backend.url, session.id);
   await term.waitForText('root@node1:~#');
   term.type('echo kept > ~/marker && docker run -d --name survivor -p 8080:80 nginx >/dev/null && export SHELL_MARK=still-$((20+1)); echo started\r');
-  await term.waitForText(/^started$/m, 60_000);
-  await waitFor('the published port', async () => (await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status === 200);
+  await term.waitForText(/^started$/m, 120_000);
+  await waitFor('the published port', async () => (await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status === 200, 60_000);
   expect((await readyz()).status).toBe(200);
 
   await engineSh('stop');
@@ -117,7 +130,7 @@ it('keeps sessions, shells, inner containers and published ports through an engi
     await engineSh('start');
   }
 
-  await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 60_000);
+  await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 180_000);
   // A sandbox whose boot the stop cut short is not left running beside the pool.
   await waitFor('no sandbox left over', async () => {
     const listed = await docker.listContainers({ all: true, filters: { label: [`berth.namespace=${namespace}`, 'berth.role=sandbox'] } });
@@ -135,18 +148,17 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   again.close();
 
   // New sessions start, and reach the mirror.
-  const { status, json: fresh } = await api(backend.url, 'POST', '/api/sessions', {});
-  expect(status).toBe(201);
+  const fresh = await newSession();
   const pulled = await exec(fresh.id, 'docker pull -q busybox');
   expect(pulled.json.exitCode).toBe(0);
   expect((await api(backend.url, 'DELETE', `/api/sessions/${fresh.id}`)).status).toBe(204);
-});
+}, 600_000);
 
 it('ends sessions whose machine was killed with a clear reason, brings the mirror back, refills without churn; the bootstrap starts the push twin again', async () => {
-  const { json: session } = await api(backend.url, 'POST', '/api/sessions', {});
+  const session = await newSession();
   const term = await TerminalClient.open(backend.url, session.id);
   await term.waitForText('root@node1:~#');
-  await backend.app.pool.whenFilled();
+  await poolSettled();
   const node1 = backend.app.sessions.instance(session.id, 'node1').containerId;
   const since = Date.now();
 
@@ -165,15 +177,14 @@ it('ends sessions whose machine was killed with a clear reason, brings the mirro
   expect((await exec(session.id, 'true')).status).toBe(410);
   await waitFor('the mirror to run again', async () => (await state(mirror)).Running);
 
-  await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 60_000);
-  const { status, json: fresh } = await api(backend.url, 'POST', '/api/sessions', {});
-  expect(status).toBe(201);
+  await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 180_000);
+  const fresh = await newSession();
   const newTerm = await TerminalClient.open(backend.url, fresh.id);
   await newTerm.waitForText('root@node1:~#');
   newTerm.type('docker run --rm hello-world | grep -o "Hello from Docker"\r');
-  await newTerm.waitForText(/^Hello from Docker$/m, 60_000);
+  await newTerm.waitForText(/^Hello from Docker$/m, 120_000);
   newTerm.close();
-  await backend.app.pool.whenFilled();
+  await poolSettled();
   // One replacement for the killed waiting sandbox, one for the new session's: nothing failed and was retried.
   expect(await sandboxCreations(since)).toBeLessThanOrEqual(2);
   expect(backend.app.pool.refillError).toBeUndefined();
@@ -191,4 +202,4 @@ it('ends sessions whose machine was killed with a clear reason, brings the mirro
     expect(stdout).toMatch(/berth-registry-push is still on network .*-doomed-twin, which no longer exists: detaching it/);
   }
   expect((await state(twin)).Running).toBe(true);
-});
+}, 600_000);
