@@ -12,8 +12,8 @@
 # elsewhere, or a dockerd started by hand) is never stopped: stop and restart refuse, exit code 3.
 set -euo pipefail
 
-DOCKERD_PIDFILE=${BERTH_DOCKERD_PIDFILE:-/var/run/berth-dockerd.pid}
-DOCKERD_LOG=${BERTH_DOCKERD_LOG:-/var/log/berth-dockerd.log}
+DOCKERD_PIDFILE=/var/run/berth-dockerd.pid
+DOCKERD_LOG=/var/log/berth-dockerd.log
 # dockerd without live-restore stops every container first (10 s grace each, in parallel).
 STOP_TIMEOUT_S=60
 START_TIMEOUT_S=60
@@ -57,8 +57,13 @@ wait_until_answers() {
     fi
     # The pid file appears a moment after the start; the process itself is known at once.
     if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
-      fail "dockerd exited while starting. The end of $DOCKERD_LOG:" "$(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)" \
-        "What to do: fix what the log shows, then run this again."
+      local hint="What to do: fix what the log shows, then run this again."
+      # Seen here: dockerd 20.10 stopped (without live-restore) while networks were being removed
+      # keeps a network without addresses in its store, and then panics at every start.
+      if tail -n 60 "$DOCKERD_LOG" 2>/dev/null | grep -q 'reservePools'; then
+        hint="What to do: dockerd's network store is damaged (a dockerd 20.10 bug). Move /var/lib/docker/network/files/local-kv.db aside and run this again: every network is forgotten, so sandboxes whose network it was end, and bash scripts/bootstrap.sh puts the registry mirror back."
+      fi
+      fail "dockerd exited while starting. The end of $DOCKERD_LOG:" "$(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)" "$hint"
     fi
     sleep 0.2
   done
@@ -129,7 +134,7 @@ status() {
     return 0
   fi
   local live owner=other
-  live=$(docker info --format '{{.LiveRestoreEnabled}}' 2>/dev/null || echo unknown)
+  live=$(docker info --format '{{.LiveRestoreEnabled}}' 2>/dev/null) || live=unknown
   if our_pid >/dev/null; then owner=berth; elif systemd_host && ! remote_engine; then owner=systemd; fi
   echo "running owner=$owner live-restore=$live"
 }
