@@ -318,6 +318,15 @@ export class SandboxDriver {
     await ignoreMissing(network.remove());
   }
 
+  /**
+   * Brings the sandbox's network plumbing up to date (berth-plumb, which berth-enter runs before
+   * any command): after an engine restart its DNS forward still points at the old resolver.
+   */
+  async refreshNetwork(containerId: string): Promise<void> {
+    const result = await this.exec(containerId, ['true'], 10_000);
+    if (result.exitCode !== 0) throw new Error(`the sandbox's network could not be refreshed: ${result.output.trim() || `exit code ${result.exitCode}`}`);
+  }
+
   /** Runs a command to completion; stdout and stderr interleaved, the tail kept. */
   async exec(containerId: string, cmd: string[], timeoutMs: number): Promise<ExecResult> {
     const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));

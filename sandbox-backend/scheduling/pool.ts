@@ -61,6 +61,11 @@ export class WarmPool {
     return { idle: this.idle.length, starting: this.starting, inUse: this.inUse, max: this.options.max };
   }
 
+  /** The sandboxes waiting to be handed out. */
+  waiting(): Sandbox[] {
+    return [...this.idle];
+  }
+
   /** Whether a sandbox's container is one of the pool's waiting ones. */
   holds(containerId: string): boolean {
     return this.idle.some((sandbox) => sandbox.containerId === containerId);

@@ -512,9 +512,15 @@ export class SessionService {
     const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;
     let lost = 0;
     let kept = 0;
+    // A restarted engine's DNS resolver listens on new ports; a command in each surviving sandbox
+    // makes it forward DNS there again (berth-plumb), before a learner's pull needs it.
+    const refresh = (containerId: string) =>
+      cause === 'engine-restart' &&
+      this.driver.refreshNetwork(containerId).catch((error: unknown) => this.log.warn('could not refresh a sandbox network after the engine restart', { containerId, error }));
     for (const session of this.store.all()) {
       if (session.instances.every((instance) => running.has(instance.containerId))) {
         kept++;
+        await Promise.all(session.instances.map((instance) => refresh(instance.containerId)));
         await this.driver.attachRegistry(session.instances[0]!.sandboxId).catch((error: unknown) =>
           this.log.warn('could not put the registry mirror back on a session network', { sessionId: session.id, error }),
         );
@@ -528,6 +534,7 @@ export class SessionService {
       });
     }
     const dropped = await this.pool.prune(running);
+    await Promise.all(this.pool.waiting().map((sandbox) => refresh(sandbox.containerId)));
     if (lost || dropped) this.log.info('reconciled with the engine', { cause, lost, kept, dropped });
     return { lost, kept, dropped };
   }

@@ -139,6 +139,9 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   });
   const after = await exec(session.id, 'cat ~/marker; docker ps --format "{{.Names}} {{.Status}}"');
   expect(after.json.output).toMatch(/^kept$/m);
+  // The mirror is still reached by name from the session's network.
+  const pulledBefore = await exec(session.id, 'docker pull -q busybox');
+  expect(pulledBefore.json.exitCode, pulledBefore.json.output).toBe(0);
   expect(after.json.output).toMatch(/^survivor Up/m);
   expect((await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status).toBe(200);
   // The same login shell (dtach kept it): its variable is still set.
@@ -150,7 +153,7 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   // New sessions start, and reach the mirror.
   const fresh = await newSession();
   const pulled = await exec(fresh.id, 'docker pull -q busybox');
-  expect(pulled.json.exitCode).toBe(0);
+  expect(pulled.json.exitCode, pulled.json.output).toBe(0);
   expect((await api(backend.url, 'DELETE', `/api/sessions/${fresh.id}`)).status).toBe(204);
 }, 600_000);
 
