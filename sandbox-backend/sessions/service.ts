@@ -104,6 +104,7 @@ export class SessionService {
   private idleTimer: NodeJS.Timeout | undefined;
   /** Sessions ended because their machine was lost, with what to tell whoever still asks (newest last, bounded). */
   private readonly lost = new Map<string, string>();
+  private reconciling: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly store: SessionStore,
@@ -506,7 +507,14 @@ export class SessionService {
    * longer runs end as lost (their viewers are told why), the registry mirror is put back on the
    * networks of those that survived, and waiting sandboxes that vanished leave the pool.
    */
-  async reconcile(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+  reconcile(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+    // One at a time: a terminal noticing a dead machine and the engine's event about it ask together.
+    const run = this.reconciling.catch(() => undefined).then(() => this.reconcileNow(cause));
+    this.reconciling = run;
+    return run;
+  }
+
+  private async reconcileNow(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
     const listed = await this.driver.list();
     const running = new Set(listed.filter((s) => s.running).map((s) => s.containerId));
     const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;

@@ -25,6 +25,8 @@ const namespace = `t-eng-${Math.random().toString(16).slice(2, 8)}`;
 const mirror = `${namespace}-registry`;
 const mirrorHome = `${namespace}-registry-home`;
 let backend: TestBackend;
+/** Figures for the report, printed at the end. */
+const measured: Record<string, number> = {};
 
 /** Runs scripts/engine.sh, the one way Berth starts and stops its engine. */
 async function engineSh(command: 'start' | 'stop' | 'status'): Promise<string> {
@@ -99,6 +101,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  console.info(`engine-restart figures: ${JSON.stringify(measured)}`);
   if (backend) return backend.stop();
   // Start-up failed: what staleMirror() made is still there.
   await docker.getContainer(mirror).remove({ force: true }).catch(() => {});
@@ -114,7 +117,9 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   await waitFor('the published port', async () => (await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status === 200, 60_000);
   expect((await readyz()).status).toBe(200);
 
+  let t = performance.now();
   await engineSh('stop');
+  measured.stopMs = Math.round(performance.now() - t);
   try {
     // The terminal's connection went with the engine: the viewer is told to come back, not that the shell exited.
     expect(await term.waitForClose()).toBe(1013);
@@ -127,10 +132,14 @@ it('keeps sessions, shells, inner containers and published ports through an engi
     expect(refused.status).toBe(503);
     expect(refused.json.error.code).toBe('unavailable');
   } finally {
+    t = performance.now();
     await engineSh('start');
+    measured.startMs = Math.round(performance.now() - t);
   }
 
+  t = performance.now();
   await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 180_000);
+  measured.readyAfterStartMs = Math.round(performance.now() - t);
   // A sandbox whose boot the stop cut short is not left running beside the pool.
   await waitFor('no sandbox left over', async () => {
     const listed = await docker.listContainers({ all: true, filters: { label: [`berth.namespace=${namespace}`, 'berth.role=sandbox'] } });
@@ -169,9 +178,11 @@ it('ends sessions whose machine was killed with a clear reason, brings the mirro
   const sandboxes = await docker.listContainers({ filters: { label: [`berth.namespace=${namespace}`, 'berth.role=sandbox'] } });
   expect(sandboxes.map((c) => c.Id)).toContain(node1);
   await docker.getContainer(mirror).kill();
+  const killed = performance.now();
   await Promise.all(sandboxes.map((c) => docker.getContainer(c.Id).kill()));
 
   const reason = await term.waitForControl('lost');
+  measured.lostToldMs = Math.round(performance.now() - killed);
   expect(reason.message).toBe(LOST_DIED_MESSAGE);
   expect(await term.waitForClose()).toBe(4003);
   const gone = await api(backend.url, 'GET', `/api/sessions/${session.id}`);
@@ -179,6 +190,7 @@ it('ends sessions whose machine was killed with a clear reason, brings the mirro
   expect(gone.json.error).toEqual({ code: 'session_gone', message: LOST_DIED_MESSAGE });
   expect((await exec(session.id, 'true')).status).toBe(410);
   await waitFor('the mirror to run again', async () => (await state(mirror)).Running);
+  measured.mirrorBackMs = Math.round(performance.now() - killed);
 
   await waitFor('/readyz to be ready again', async () => (await readyz()).status === 200, 180_000);
   const fresh = await newSession();
@@ -189,7 +201,8 @@ it('ends sessions whose machine was killed with a clear reason, brings the mirro
   newTerm.close();
   await poolSettled();
   // One replacement for the killed waiting sandbox, one for the new session's: nothing failed and was retried.
-  expect(await sandboxCreations(since)).toBeLessThanOrEqual(2);
+  measured.sandboxesCreatedAfterKill = await sandboxCreations(since);
+  expect(measured.sandboxesCreatedAfterKill).toBeLessThanOrEqual(2);
   expect(backend.app.pool.refillError).toBeUndefined();
 
   // The operator's path: the shared push twin, stopped while on a network since removed, comes back with the bootstrap.
