@@ -149,6 +149,11 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
       const health = await deps.health();
       sendJson(res, health.ok ? 200 : 503, health);
     }),
+    // Readiness: the engine answers, the mirror runs, sandboxes can start (see health() in app.ts).
+    route('GET', '/readyz', async (_req, res) => {
+      const health = await deps.health();
+      sendJson(res, health.ok ? 200 : 503, health);
+    }),
     route('POST', '/api/sessions', async (req, res) => {
       const body = await readJson(req, createSessionBody);
       const outcome = await sessions.request({ lesson: body.lesson, client: clientKey(req) });
@@ -192,7 +197,7 @@ export function createHttpHandler(deps: HttpDeps): (req: IncomingMessage, res: S
     res.on('finish', done);
 
     if (matched === undefined || matched === 'method') {
-      const isApi = pathname.startsWith('/api/') || pathname === '/api' || pathname === '/healthz' || pathname === '/metrics';
+      const isApi = pathname.startsWith('/api/') || pathname === '/api' || pathname === '/healthz' || pathname === '/readyz' || pathname === '/metrics';
       if (!isApi && (method === 'GET' || method === 'HEAD')) return deps.serveStatic(req, res);
       if (matched === 'method') return sendJson(res, 405, { error: { code: 'bad_request', message: `${method} is not allowed on ${pathname}.` } });
       return sendJson(res, 404, new ApiError('not_found', `No API route ${method} ${pathname}. See docs/api.md.`).toJSON());

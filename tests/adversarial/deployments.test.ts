@@ -2,7 +2,7 @@
  * Two deployments on one engine, and machines that vanish under a live session. A second Berth
  * started on the same namespace would remove the first one's learners' machines at its start-up
  * recovery; it must refuse to start instead, naming the holder, and the lease must free itself
- * however its holder ended. A session whose machine vanished must say so (410 gone), never 500.
+ * however its holder ended. A session whose machine vanished must say so (410 session_gone, close 4003), never 500.
  */
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leaseName } from '../../sandbox-backend/provisioning/lease.ts';
+import { LOST_DIED_MESSAGE } from '../../sandbox-backend/sessions/service.ts';
 import { api, engine, removeNamespace, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 import { answering, spawnBackend, type BackendProcess } from '../support/process.ts';
 import { TerminalClient } from '../support/terminal.ts';
@@ -148,7 +149,7 @@ describe('a session whose machine vanished', () => {
     inProcess.push(backend);
   });
 
-  it('ends, frees its other machines and answers 410 gone on exec, terminal, port and add-node, never 500', async () => {
+  it('ends, frees its other machines and answers 410 session_gone on exec, terminal, port and add-node, never 500', async () => {
     const { json: doomed } = await api(backend.url, 'POST', '/api/sessions', {});
     expect((await api(backend.url, 'POST', `/api/sessions/${doomed.id}/instances`, {})).status).toBe(201);
     const { json: bystander } = await api(backend.url, 'POST', '/api/sessions', {});
@@ -160,9 +161,9 @@ describe('a session whose machine vanished', () => {
     // Removed by hand, as an operator cleaning up by mistake would.
     await docker.getContainer(node2.containerId).remove({ force: true, v: true });
 
-    // The open terminal is told at once, from the engine's events, with the session-ended close code.
-    expect(await terminal.waitForClose()).toBe(4001);
-    expect(terminal.controls.find((c) => c.type === 'gone')?.message).toMatch(/node2 of this session is gone .* Start a new session/);
+    // The open terminal is told at once, from the engine's events, with the machine-lost close code.
+    expect(await terminal.waitForClose()).toBe(4003);
+    expect(terminal.controls.find((c) => c.type === 'lost')?.message).toBe(LOST_DIED_MESSAGE);
     terminal.close();
     // Its other machine went with it.
     await waitFor('node1 of the session to be removed', () => docker.getContainer(node1.containerId).inspect().then(() => false, () => true), 15_000);
@@ -175,8 +176,8 @@ describe('a session whose machine vanished', () => {
     ];
     for (const [method, pathname, body] of paths) {
       const answer = await api(backend.url, method, pathname, body);
-      expect({ pathname, status: answer.status, code: answer.json?.error?.code }).toEqual({ pathname, status: 410, code: 'gone' });
-      expect(answer.json.error.message).toMatch(/is gone .* the session has ended\. Start a new session\./);
+      expect({ pathname, status: answer.status, code: answer.json?.error?.code }).toEqual({ pathname, status: 410, code: 'session_gone' });
+      expect(answer.json.error.message).toBe(LOST_DIED_MESSAGE);
     }
     await expect(TerminalClient.open(backend.url, doomed.id)).rejects.toThrow(/HTTP 410/);
 
@@ -192,12 +193,12 @@ describe('a session whose machine vanished', () => {
     const { json: doomed } = await api(backend.url, 'POST', '/api/sessions', {});
     const node1 = backend.app.sessions.instance(doomed.id, 'node1');
     // As if the engine's event stream were down: only the call itself can find out.
-    (backend.app.sessions as unknown as { stopFollowing(): void }).stopFollowing();
+    backend.app.monitor.close();
     await docker.getContainer(node1.containerId).remove({ force: true, v: true });
 
     const ran = await api(backend.url, 'POST', `/api/sessions/${doomed.id}/instances/node1/exec`, { cmd: ['true'] });
     expect(ran.status).toBe(410);
-    expect(ran.json.error).toMatchObject({ code: 'gone', message: expect.stringMatching(/node1 of this session is gone/) });
+    expect(ran.json.error).toEqual({ code: 'session_gone', message: LOST_DIED_MESSAGE });
     expect((await api(backend.url, 'GET', `/api/sessions/${doomed.id}`)).status).toBe(410);
     expect((await api(backend.url, 'GET', '/healthz')).status).toBe(200);
   });
@@ -214,7 +215,7 @@ describe('a session whose machine vanished', () => {
 
     const answer = await api(backend.url, 'POST', `/api/sessions/${doomed.id}/instances/node1/exec`, { cmd: ['true'] });
     expect(answer.status).toBe(410);
-    expect(answer.json.error.message).toMatch(/node1 of this session is gone/);
+    expect(answer.json.error).toEqual({ code: 'session_gone', message: LOST_DIED_MESSAGE });
     const other = await TerminalClient.open(backend.url, bystander.id);
     other.type('echo adopted-$((3*3))\r');
     await other.waitForText(/^adopted-9$/m);

@@ -75,8 +75,8 @@ export class SandboxRuntime implements Runtime {
     try {
       return this.toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));
     } catch (error) {
-      // A session whose machine vanished has ended too (410 gone).
-      if (error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone')) return undefined;
+      // A session whose machine was lost has ended too (410 session_gone).
+      if (error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'session_gone')) return undefined;
       throw error;
     }
   }
@@ -86,7 +86,7 @@ export class SandboxRuntime implements Runtime {
       await this.request('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
     } catch (error) {
       // Already gone is what the caller wanted.
-      if (!(error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone'))) throw error;
+      if (!(error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'session_gone'))) throw error;
     }
   }
 
@@ -158,10 +158,11 @@ function toSession(api: ApiSession): RuntimeSession {
   };
 }
 
-/** Close codes the server uses: the session expired, was ended, or the shell exited (a fresh one is ready). */
+/** Close codes the server uses: the session expired, was ended, the shell exited (a fresh one is ready), or the machine was lost. */
 const CLOSE_EXPIRED = 4000;
 const CLOSE_ENDED = 4001;
 const CLOSE_SHELL_EXITED = 4002;
+const CLOSE_LOST = 4003;
 const MAX_QUEUED_BYTES = 64 * 1024;
 /** Bytes xterm may have waiting to be drawn before the shell is paused, and the mark to resume at. */
 const FLOW_HIGH = 2 * 1024 * 1024;
@@ -263,7 +264,7 @@ class SandboxChannel implements TerminalChannel {
       if (this.socket !== socket) return;
       this.socket = undefined;
       if (this.status === 'closed') return;
-      if (this.status === 'gone' || event.code === CLOSE_EXPIRED || event.code === CLOSE_ENDED) {
+      if (this.status === 'gone' || event.code === CLOSE_EXPIRED || event.code === CLOSE_ENDED || event.code === CLOSE_LOST) {
         this.setStatus('gone');
         this.stop();
         return;
@@ -347,6 +348,7 @@ function parseControl(text: string): ControlMessage | undefined {
       case 'expiring':
       case 'expired':
       case 'idle':
+      case 'lost':
       case 'ports':
       case 'error':
         return message as ControlMessage;
