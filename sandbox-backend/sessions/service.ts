@@ -597,21 +597,25 @@ export class SessionService {
     const running = new Set(listed.filter((s) => s.running).map((s) => s.containerId));
     const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;
     let lost = 0;
-    let kept = 0;
     // A restarted engine's DNS resolver listens on new ports; a command in each surviving sandbox
     // makes it forward DNS there again (berth-plumb), before a learner's pull needs it.
     const refresh = (containerId: string) =>
       cause === 'engine-restart' &&
       this.driver.refreshNetwork(containerId).catch((error: unknown) => this.log.warn('could not refresh a sandbox network after the engine restart', { containerId, error }));
-    for (const session of this.store.all()) {
-      if (session.instances.every((instance) => running.has(instance.containerId))) {
-        kept++;
+    const sessions = this.store.all();
+    const alive = sessions.filter((session) => session.instances.every((instance) => running.has(instance.containerId)));
+    const kept = alive.length;
+    // Survivors in parallel: with a full class, one by one would keep the backend not ready for long.
+    await Promise.all(
+      alive.map(async (session) => {
         await Promise.all(session.instances.map((instance) => refresh(instance.containerId)));
         await this.driver.attachRegistry(session.instances[0]!.sandboxId).catch((error: unknown) =>
           this.log.warn('could not put the registry mirror back on a session network', { sessionId: session.id, error }),
         );
-        continue;
-      }
+      }),
+    );
+    for (const session of sessions) {
+      if (alive.includes(session)) continue;
       const gone = session.instances.filter((instance) => !running.has(instance.containerId)).map((i) => i.name);
       this.log.warn('session lost its machine', { sessionId: session.id, cause, instances: gone });
       lost++;
