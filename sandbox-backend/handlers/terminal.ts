@@ -161,7 +161,7 @@ function serveTerminal(
     } else ws.close(CLOSE_TRY_AGAIN, 'the Docker engine is restarting; reconnect in a moment');
   };
   const closeForEnd = async () => {
-    const why = await sessions.terminalEnded(id, name).catch(() => 'engine-down' as const);
+    const why = await sessions.machineEnded(id, name).catch(() => 'engine-down' as const);
     if (why === 'shell-exited') ws.close(CLOSE_SHELL_EXITED, 'shell exited');
     else closeAs(why);
   };
@@ -204,7 +204,7 @@ function serveTerminal(
     })
     .catch(async (error: unknown) => {
       if (ws.readyState !== ws.OPEN) return;
-      const why = error instanceof ApiError && error.code === 'session_gone' ? 'lost' : await sessions.terminalEnded(id, name).catch(() => 'engine-down' as const);
+      const why = error instanceof ApiError && error.code === 'session_gone' ? 'lost' : await sessions.machineEnded(id, name).catch(() => 'engine-down' as const);
       if (why !== 'shell-exited') return closeAs(why);
       log.error('could not open terminal', { error });
       sendControl({ type: 'error', message: `Could not open the terminal: ${(error as Error).message}` });

@@ -631,14 +631,10 @@ export class SessionService {
 
   /**
    * Why a terminal's connection to its shell (or an operation on the machine) ended: the shell
-   * exited, the machine is gone (the session then ends as lost, through the reconcile), or the
-   * engine is away.
+   * exited or the operation failed on a machine that still runs ('shell-exited'), the machine is
+   * gone (the session then ends as lost, through the reconcile), or the engine is away.
    */
-  async terminalEnded(id: string, instanceName: string): Promise<'shell-exited' | 'lost' | 'engine-down'> {
-    return this.machineEnded(id, instanceName);
-  }
-
-  private async machineEnded(id: string, instanceName: string): Promise<'shell-exited' | 'lost' | 'engine-down'> {
+  async machineEnded(id: string, instanceName: string): Promise<'shell-exited' | 'lost' | 'engine-down'> {
     if (this.lost.has(id)) return 'lost';
     const instance = this.store.get(id)?.instances.find((i) => i.name === instanceName);
     if (!instance) return 'shell-exited';
