@@ -113,11 +113,13 @@ async function assemble(
   // reconcile at a time; events meanwhile ask for one more.
   let reconciling: Promise<void> | undefined;
   let pendingCause: 'engine-restart' | 'container-died' | undefined;
+  let runningCause: 'engine-restart' | 'container-died' | undefined;
   const reconcile = (cause: 'engine-restart' | 'container-died'): void => {
     if (reconciling) {
       if (pendingCause !== 'engine-restart') pendingCause = cause;
       return;
     }
+    runningCause = cause;
     reconciling = (async () => {
       try {
         const registry = await driver.reviveRegistry().catch((error: Error) => {
@@ -133,6 +135,7 @@ async function assemble(
       }
     })().finally(() => {
       reconciling = undefined;
+      runningCause = undefined;
       const next = pendingCause;
       pendingCause = undefined;
       if (next) reconcile(next);
@@ -165,7 +168,8 @@ async function assemble(
     if (leaseLost) reasons.push(leaseLost);
     const registry = await driver.registryRunning().catch((error: Error) => ({ running: false, state: error.message }));
     if (!registry.running) reasons.push(`the registry mirror (container ${config.sandbox.registryContainer}) is not running (${registry.state})`);
-    if (reconciling) reasons.push('checking which sessions survived the engine restart');
+    // Only after an engine restart: one learner's machine that died leaves the rest served.
+    if (runningCause === 'engine-restart' || pendingCause === 'engine-restart') reasons.push('checking which sessions survived the engine restart');
     const stats = pool.stats();
     if (pool.refillError && stats.idle === 0) reasons.push(`no sandbox can be started: ${pool.refillError.message}`);
     return reasons.length ? { ok: false, reason: reasons.join('; ') } : { ok: true };
