@@ -599,9 +599,10 @@ export class SessionService {
         for (const instance of session.instances) {
           owned.add(instance.containerId);
           this.pool.adopt();
-          await this.driver.attachRegistry(instance.sandboxId);
           this.watchPorts(session.id, instance);
         }
+        // The session's network is node1's; the other nodes' own networks went when they joined it.
+        await this.driver.attachRegistry(session.instances[0]!.sandboxId);
         this.schedule(session);
         adopted++;
       } else {
