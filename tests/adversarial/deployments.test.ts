@@ -159,6 +159,8 @@ describe('a session whose machine vanished', () => {
     backend = await startBackend(env);
     inProcess.push(backend);
     ({ json: bystander } = await api(backend.url, 'POST', '/api/sessions', {}));
+    // Two nodes: the restart below must adopt a session whose node2 lives on node1's network.
+    expect((await api(backend.url, 'POST', `/api/sessions/${bystander.id}/instances`, {})).status).toBe(201);
   });
 
   it('ends, frees its other machines and answers 410 gone on exec, terminal, port and add-node, never 500', async () => {
@@ -222,7 +224,8 @@ describe('a session whose machine vanished', () => {
     const answer = await api(backend.url, 'POST', `/api/sessions/${doomed.id}/instances/node1/exec`, { cmd: ['true'] });
     expect(answer.status).toBe(410);
     expect(answer.json.error.message).toMatch(/node1 of this session is gone/);
-    // The bystander's session was adopted as usual.
+    // The bystander's session was adopted as usual, both nodes.
     await bystanderShellWorks();
+    expect((await api(backend.url, 'POST', `/api/sessions/${bystander.id}/instances/node2/exec`, { cmd: ['sh', '-c', 'ping -c1 -W2 node1 >/dev/null && hostname'] })).json).toEqual({ exitCode: 0, output: 'node2\n' });
   }, 300_000);
 });
