@@ -104,6 +104,29 @@ describe('the warm pool', () => {
     expect(driver.destroyed.sort()).toEqual(['sbx-1', 'sbx-2']);
     await expect(p.acquire()).rejects.toBeInstanceOf(CapacityError);
   });
+
+  it('tries another sandbox when the one started for a learner fails, and counts it once', async () => {
+    const { driver, pool: p } = pool({ idle: 0, max: 4 });
+    driver.failNext = true;
+    const acquiring = p.acquire();
+    await flush();
+    driver.finishBoots();
+    expect(await acquiring).toEqual({ sandboxId: 'sbx-1', containerId: 'c-1' });
+    expect(p.stats()).toEqual({ idle: 0, starting: 0, inUse: 1, max: 4 });
+  });
+
+  it('never hands out a waiting sandbox that vanished, and replaces it', async () => {
+    const { driver, pool: p } = pool({ idle: 1, max: 4 });
+    p.refill();
+    driver.finishBoots();
+    await p.whenFilled();
+    expect(p.discard('c-1')).toBe(true);
+    expect(p.discard('c-unknown')).toBe(false);
+    expect(driver.destroyed).toEqual(['sbx-1']);
+    driver.finishBoots();
+    await p.whenFilled();
+    expect((await p.acquire()).containerId).toBe('c-2');
+  });
 });
 
 describe('the refill after a hand-out', () => {
