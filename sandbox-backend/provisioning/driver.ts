@@ -289,10 +289,12 @@ export class SandboxDriver {
   /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
+    const container = this.engine.getContainer(sandbox.containerId);
     try {
-      await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true })).catch((error: unknown) => {
-        // Someone else is removing it already (by hand, or the engine after it vanished): fine.
+      await ignoreMissing(container.remove({ force: true, v: true })).catch(async (error: unknown) => {
+        // Someone else is removing it already (by hand): its volume is free once that is done.
         if (!(statusOf(error) === 409 && /already in progress/.test((error as Error).message))) throw error;
+        await ignoreMissing(container.wait({ condition: 'removed' }));
       });
       await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
       await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());

@@ -555,13 +555,13 @@ export class SessionService {
     for (const session of this.store.all()) {
       const alive = session.instances.every((instance) => running.has(instance.containerId));
       if (alive && session.expiresAt > Date.now()) {
-        // The session's network is node1's (later nodes left their own when they joined it).
-        await this.driver.attachRegistry(session.instances[0]!.sandboxId);
         for (const instance of session.instances) {
           owned.add(instance.containerId);
           this.pool.adopt();
           this.watchPorts(session.id, instance);
         }
+        // The session's network is node1's; the other nodes' own networks went when they joined it.
+        await this.driver.attachRegistry(session.instances[0]!.sandboxId);
         this.schedule(session);
         adopted++;
       } else {

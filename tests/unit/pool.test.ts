@@ -163,6 +163,16 @@ describe('the warm pool', () => {
     expect(driver.destroyed.sort()).toEqual(['sbx-1', 'sbx-2']);
     await expect(p.acquire()).rejects.toBeInstanceOf(CapacityError);
   });
+
+  it('tries another sandbox when the one started for a learner fails, and counts it once', async () => {
+    const { driver, pool: p } = pool({ idle: 0, max: 4 });
+    driver.failNext = 1;
+    const acquiring = p.acquire();
+    await flush();
+    driver.finishBoots();
+    expect(await acquiring).toEqual({ sandboxId: 'sbx-1', containerId: 'c-1' });
+    expect(p.stats()).toEqual({ idle: 0, starting: 0, inUse: 1, max: 4 });
+  });
 });
 
 describe('the refill after a hand-out', () => {
