@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Config } from './config.ts';
 import { connectEngine, pingEngine, type Engine } from './engine/docker.ts';
+import { EngineMonitor } from './engine/monitor.ts';
 import { createHttpServer, sendJson, type Health } from './handlers/http.ts';
 import { createStaticHandler } from './handlers/static.ts';
 import { createPortProxy } from './handlers/port-proxy.ts';
@@ -25,6 +26,8 @@ export interface App {
   server: http.Server;
   sessions: SessionService;
   pool: WarmPool;
+  /** The one follower of the engine's events (tests stop it to play an event stream that is down). */
+  monitor: EngineMonitor;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -45,18 +48,12 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
       if (statusOf(error) !== 404) throw error;
       throw new StartupError(`The sandbox image ${config.sandbox.image} is not on the engine. "npm start" builds it (or run "npm run images").`);
     });
-  if (config.sandbox.registryMirror && config.sandbox.registryContainer) {
-    const registry = await engine
-      .getContainer(config.sandbox.registryContainer)
-      .inspect()
-      .catch((error: unknown) => {
-        if (statusOf(error) !== 404) throw error;
-        return undefined;
-      });
-    if (!registry?.State.Running) {
-      throw new StartupError(`The registry mirror container ${config.sandbox.registryContainer} is not running. "npm start" starts it (or run "npm run images"); BERTH_REGISTRY_MIRROR= (empty) runs without a mirror.`);
-    }
-  }
+  const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
+  // A mirror left stopped (a host reboot, an engine restart without live-restore) is started
+  // again here rather than by a person.
+  await driver.reviveRegistry().catch((error: Error) => {
+    throw new StartupError(`The registry mirror container ${config.sandbox.registryContainer} is not running and could not be started: ${error.message}. "npm start" starts it (or run "npm run images"); BERTH_REGISTRY_MIRROR= (empty) runs without a mirror.`);
+  });
   log.info('engine ready', { dockerHost: config.dockerHost, engineVersion });
 
   // Before anything touches the namespace: recovery below removes every sandbox of it this
@@ -77,7 +74,7 @@ export async function createApp(config: Config, log: Logger): Promise<App> {
     throw error;
   });
   try {
-    return await assemble(config, log, engine, lease, (fence) => (onLeaseLost = fence));
+    return await assemble(config, log, engine, driver, lease, (fence) => (onLeaseLost = fence));
   } catch (error) {
     await lease.release().catch(() => {});
     throw error;
@@ -88,12 +85,12 @@ async function assemble(
   config: Config,
   log: Logger,
   engine: Engine,
+  driver: SandboxDriver,
   lease: Lease,
   whenLeaseLost: (fence: (reason: string) => void) => void,
 ): Promise<App> {
   const store = new SessionStore(config.dbPath);
   const metrics = backendMetrics();
-  const driver = new SandboxDriver(engine, { namespace: config.namespace, ...config.sandbox }, log.child({ component: 'driver' }));
   const pool = new WarmPool(driver, { ...config.pool, refillDelayMs: 1_500 }, log.child({ component: 'pool' }));
   const sessions = new SessionService(
     store,
@@ -119,21 +116,77 @@ async function assemble(
     sessions.fence(reason);
   });
   await sessions.recover();
-  sessions.followSandboxes();
   pool.refill();
 
+  // The one follower of the engine (engine/monitor.ts): engine restarts and dying or removed
+  // containers. What the engine still runs is reconciled with what the sessions and the pool
+  // believe; sessions whose machine vanished end as lost (410 session_gone, close 4003). One
+  // reconcile at a time; events meanwhile ask for one more.
+  let reconciling: Promise<void> | undefined;
+  let pendingCause: 'engine-restart' | 'container-died' | undefined;
+  let runningCause: 'engine-restart' | 'container-died' | undefined;
+  const reconcile = (cause: 'engine-restart' | 'container-died'): void => {
+    if (reconciling) {
+      if (pendingCause !== 'engine-restart') pendingCause = cause;
+      return;
+    }
+    runningCause = cause;
+    reconciling = (async () => {
+      try {
+        const registry = await driver.reviveRegistry().catch((error: Error) => {
+          log.error('the registry mirror cannot run', { error });
+          return 'failed' as const;
+        });
+        await sessions.reconcile(cause);
+        if (cause === 'engine-restart') await driver.removeUnremoved();
+        // Sandboxes boot only once the mirror they must reach runs again.
+        if (cause === 'engine-restart' || registry === 'started') pool.resume();
+      } catch (error) {
+        log.error('could not reconcile with the engine', { cause, error });
+      }
+    })().finally(() => {
+      reconciling = undefined;
+      runningCause = undefined;
+      const next = pendingCause;
+      pendingCause = undefined;
+      if (next) reconcile(next);
+    });
+  };
+  const monitor = new EngineMonitor(
+    engine,
+    {
+      down: (error) => pool.suspend(`the Docker engine does not answer: ${error.message}`),
+      up: () => reconcile('engine-restart'),
+      // Only deaths nobody here asked for: a sandbox of ours still counted, or the mirror.
+      died: ({ id, name }) => {
+        if (sessions.ownsContainer(id) || pool.holds(id) || name === config.sandbox.registryContainer) reconcile('container-died');
+      },
+    },
+    log.child({ component: 'engine' }),
+  );
+  await monitor.start();
+
   const health = async (): Promise<Health> => {
+    const reasons: string[] = [];
+    const outage = monitor.outage;
     try {
+      if (outage) throw outage.error ?? new Error('no answer');
       await engine.ping();
     } catch (error) {
-      return { ok: false, reason: `engine at ${config.dockerHost} does not answer: ${(error as Error).message}` };
+      const since = outage ? ` since ${outage.since.toISOString()}` : '';
+      return { ok: false, reason: `the Docker engine at ${config.dockerHost} does not answer${since}: ${(error as Error).message}` };
     }
-    if (leaseLost) return { ok: false, reason: leaseLost };
+    if (leaseLost) reasons.push(leaseLost);
+    const registry = await driver.registryRunning().catch((error: Error) => ({ running: false, state: error.message }));
+    if (!registry.running) reasons.push(`the registry mirror (container ${config.sandbox.registryContainer}) is not running (${registry.state})`);
+    // Only after an engine restart: one learner's machine that died leaves the rest served.
+    if (runningCause === 'engine-restart' || pendingCause === 'engine-restart') reasons.push('checking which sessions survived the engine restart');
     const stats = pool.stats();
-    if (pool.refillError && stats.idle === 0) return { ok: false, reason: `no sandbox can be started: ${pool.refillError.message}` };
-    return { ok: true };
+    if (pool.refillError && stats.idle === 0) reasons.push(`no sandbox can be started: ${pool.refillError.message}`);
+    return reasons.length ? { ok: false, reason: reasons.join('; ') } : { ok: true };
   };
 
+  metrics.registry.add(new Gauge('berth_engine_up', '1 while the Docker engine answers.', () => (monitor.up ? 1 : 0)));
   metrics.registry.add(new Gauge('berth_sessions', 'Live sessions.', () => sessions.list().length));
   metrics.registry.add(
     new Gauge('berth_pool_sandboxes', 'Sandboxes of this backend by state.', () => {
@@ -196,6 +249,7 @@ async function assemble(
     server,
     sessions,
     pool,
+    monitor,
     listen: () =>
       new Promise((resolve, reject) => {
         server.once('error', reject);
@@ -205,6 +259,7 @@ async function assemble(
         });
       }),
     close: async () => {
+      monitor.close();
       terminals.close();
       await api.close();
       await sessions.close();

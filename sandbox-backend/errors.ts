@@ -2,6 +2,7 @@
 export type ErrorCode =
   | 'bad_request'
   | 'session_not_found'
+  | 'session_gone'
   | 'instance_not_found'
   | 'not_found'
   | 'payload_too_large'
@@ -12,13 +13,13 @@ export type ErrorCode =
   | 'rate_limited'
   | 'forbidden'
   | 'capacity'
-  | 'unavailable'
-  /** The session's machine vanished (removed by hand, engine restart): the session has ended. */
-  | 'gone';
+  | 'unavailable';
 
 const statusByCode: Record<ErrorCode, number> = {
   bad_request: 400,
   session_not_found: 404,
+  /** The session ended because its machine was lost; the message says why. */
+  session_gone: 410,
   instance_not_found: 404,
   not_found: 404,
   payload_too_large: 413,
@@ -30,7 +31,6 @@ const statusByCode: Record<ErrorCode, number> = {
   forbidden: 403,
   capacity: 503,
   unavailable: 503,
-  gone: 410,
 };
 
 export class ApiError extends Error {

@@ -102,7 +102,7 @@ export function backendMetrics() {
       new Histogram('berth_session_start_seconds', 'Time from a session request to its sandboxes being ready.', [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30]),
     ),
     sessionsCreated: registry.add(new Counter('berth_sessions_created_total', 'Sessions created.')),
-    sessionsEnded: registry.add(new Counter('berth_sessions_ended_total', 'Sessions that ended, by reason (ended, expired, idle, admin).')),
+    sessionsEnded: registry.add(new Counter('berth_sessions_ended_total', 'Sessions that ended, by reason (ended, expired, idle, admin, lost).')),
     errors: registry.add(new Counter('berth_errors_total', 'Requests that failed on our side or the engine\'s, by kind.')),
   };
 }

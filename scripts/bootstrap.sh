@@ -25,8 +25,6 @@ for arg in "$@"; do
 done
 
 export DEBIAN_FRONTEND=noninteractive
-DOCKERD_PIDFILE=/var/run/berth-dockerd.pid
-DOCKERD_LOG=/var/log/berth-dockerd.log
 LOG_DIR=.berth/logs
 mkdir -p "$LOG_DIR"
 
@@ -46,8 +44,11 @@ command -v node >/dev/null || fail "Node.js is not installed." "What to do: inst
 node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)' ||
   fail "Node.js $(node --version) is too old." "What to do: install Node.js 20.19 or newer."
 # npm keeps a copy of the lock file it installed from in node_modules; a newer lock file means
-# someone changed the dependencies since.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# someone changed the dependencies since. A node_modules that is a link (a git worktree sharing
+# another checkout's) is left alone: npm ci would empty the folder it points to.
+if [ -L node_modules ]; then
+  say "node_modules links to $(readlink node_modules); not reinstalling it"
+elif [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   say "installing npm dependencies (npm ci)..."
   npm ci --no-audit --no-fund >"$LOG_DIR/npm-ci.log" 2>&1 ||
     fail "npm ci failed; the end of its output ($LOG_DIR/npm-ci.log):" "$(tail -n 20 "$LOG_DIR/npm-ci.log")" \
@@ -105,42 +106,12 @@ else
 fi
 
 # 2. The Docker engine ------------------------------------------------------------------------
+# scripts/engine.sh is the one place that starts (and stops) the engine, with live-restore.
 if [ "$need_engine" = 1 ]; then
-  if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
-    # A systemd host: let it own the daemon, as the docker.io package intends.
-    is_root || fail "the Docker engine is not running." "What to do: sudo systemctl start docker (and add yourself to the docker group)."
-    say "starting the Docker engine (systemctl start docker)..."
-    systemctl start docker || fail "systemctl start docker failed." "What to do: see journalctl -u docker."
-  elif [ -f "$DOCKERD_PIDFILE" ] && kill -0 "$(cat "$DOCKERD_PIDFILE")" 2>/dev/null; then
-    say "waiting for the dockerd started earlier (pid $(cat "$DOCKERD_PIDFILE"))..."
-  else
-    is_root || fail "the Docker engine is not running, and starting dockerd needs root." \
-      "What to do: as root, run this script again (or: dockerd --pidfile $DOCKERD_PIDFILE &)."
-    say "starting dockerd (log: $DOCKERD_LOG)..."
-    # Its own session, no terminal, no inherited pipes: dockerd outlives this script and the
-    # npm command that ran it.
-    setsid nohup dockerd --pidfile "$DOCKERD_PIDFILE" >>"$DOCKERD_LOG" 2>&1 </dev/null &
-    dockerd_pid=$!
-  fi
-  dockerd_alive() {
-    { [ -n "${dockerd_pid:-}" ] && kill -0 "$dockerd_pid" 2>/dev/null; } ||
-      { [ -f "$DOCKERD_PIDFILE" ] && kill -0 "$(cat "$DOCKERD_PIDFILE")" 2>/dev/null; } ||
-      [ -d /run/systemd/system ]
-  }
-  waited_from=$(date +%s)
-  until engine_answers; do
-    now=$(date +%s)
-    if [ "$now" -ge $((waited_from + 60)) ]; then
-      fail "the Docker engine did not answer within 60 s: $(engine_error)" "The end of $DOCKERD_LOG:" \
-        "$(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)" "What to do: fix what the log shows, then run this again."
-    fi
-    # The pid file appears a moment after the start, so give it a couple of seconds.
-    if [ "$now" -ge $((waited_from + 2)) ] && ! dockerd_alive; then
-      fail "dockerd exited while starting. The end of $DOCKERD_LOG:" "$(tail -n 20 "$DOCKERD_LOG" 2>/dev/null)" \
-        "What to do: fix what the log shows, then run this again."
-    fi
-    sleep 0.2
-  done
+  bash scripts/engine.sh start
+elif [ "$(bash scripts/engine.sh status)" = "running owner=berth live-restore=false" ]; then
+  say "WARNING: the dockerd Berth started earlier runs without live-restore, so an engine restart ends every session;" \
+    "bash scripts/engine.sh restart turns it on (sandboxes running now stop once)"
 fi
 say "Docker engine $(docker version --format '{{.Server.Version}}') answers${DOCKER_HOST:+ at $DOCKER_HOST}"
 

@@ -29,8 +29,12 @@ const ADVISORY_BACKLOG_BYTES = 64 * 1024;
 export const CLOSE_EXPIRED = 4000;
 export const CLOSE_ENDED = 4001;
 export const CLOSE_SHELL_EXITED = 4002;
+/** The session's machine is gone (its container died, or went with the Docker engine); the reason says so. */
+export const CLOSE_LOST = 4003;
+/** The Docker engine does not answer right now (it is restarting): reconnect in a moment. */
+export const CLOSE_TRY_AGAIN = 1013;
 /** Too many sockets on this terminal or session: retry later (after closing another tab). */
-export const CLOSE_TOO_MANY = 4003;
+export const CLOSE_TOO_MANY = 4005;
 /** This socket held the shell's output for too long (did not read, or stayed paused): reconnect. */
 export const CLOSE_TOO_SLOW = 4004;
 
@@ -176,10 +180,9 @@ function serveTerminal(
     } else if (event.type === 'idle') {
       sendControl({ type: 'idle' });
       ws.close(CLOSE_ENDED, 'session ended: idle');
-    } else if (event.type === 'gone') {
-      // Clients treat 4001 as the end of the session already; the message says why.
-      sendControl({ type: 'gone', message: event.message });
-      ws.close(CLOSE_ENDED, 'session ended: machine gone');
+    } else if (event.type === 'lost') {
+      sendControl({ type: 'lost', message: event.message });
+      ws.close(CLOSE_LOST, event.message);
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
 
@@ -228,12 +231,27 @@ function serveTerminal(
     else early.push({ cols: message.cols, rows: message.rows });
   });
 
+  const closeAs = (why: 'lost' | 'engine-down') => {
+    if (why === 'lost') {
+      const message = sessions.lostReason(id) ?? 'Your machine was lost; start again.';
+      sendControl({ type: 'lost', message });
+      ws.close(CLOSE_LOST, message);
+    } else ws.close(CLOSE_TRY_AGAIN, 'the Docker engine is restarting; reconnect in a moment');
+  };
+  const closeForEnd = async () => {
+    const why = await sessions.machineEnded(id, name).catch(() => 'engine-down' as const);
+    if (why === 'shell-exited') ws.close(CLOSE_SHELL_EXITED, 'shell exited');
+    else closeAs(why);
+  };
+
   try {
     const session = sessions.get(id);
     sendControl({ type: 'session', expiresAt: session.expiresAt });
     sendControl({ type: 'ports', ports: session.instances.find((i) => i.name === name)?.ports ?? [] });
-  } catch {
-    ws.close(CLOSE_ENDED, 'session ended');
+  } catch (error) {
+    // Its machine vanished between the upgrade and here: say so, as for a live terminal.
+    if (error instanceof ApiError && error.code === 'session_gone') closeAs('lost');
+    else ws.close(CLOSE_ENDED, 'session ended');
     return cleanup();
   }
 
@@ -246,8 +264,9 @@ function serveTerminal(
           if (ws.readyState !== ws.OPEN) return flushed();
           ws.send(chunk, { binary: true }, () => flushed());
         },
-        // The shell exited (the learner typed `exit`); the client reconnects to a fresh one.
-        ended: () => ws.close(CLOSE_SHELL_EXITED, 'shell exited'),
+        // The shell exited (the learner typed `exit`; the client reconnects to a fresh one), or
+        // the connection to it went with its machine or with the engine: say which.
+        ended: () => void closeForEnd(),
         // Back-pressure on keystrokes: the client's socket is not read while the shell has not
         // taken what was typed, so the rest waits in the client (nothing is dropped).
         holdInput: (held) => {
@@ -274,11 +293,10 @@ function serveTerminal(
       }
       if (!inputHeld) ws.resume();
     })
-    .catch((error: unknown) => {
-      if (error instanceof ApiError && error.code === 'gone') {
-        sendControl({ type: 'gone', message: error.message });
-        return ws.close(CLOSE_ENDED, 'session ended: machine gone');
-      }
+    .catch(async (error: unknown) => {
+      if (ws.readyState !== ws.OPEN) return;
+      const why = error instanceof ApiError && error.code === 'session_gone' ? 'lost' : await sessions.machineEnded(id, name).catch(() => 'engine-down' as const);
+      if (why !== 'shell-exited') return closeAs(why);
       log.error('could not open terminal', { error });
       sendControl({ type: 'error', message: `Could not open the terminal: ${(error as Error).message}` });
       ws.close(1011, 'terminal unavailable');

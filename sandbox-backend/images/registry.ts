@@ -39,7 +39,7 @@ interface ContainerState {
   Image: string;
   State: { Running: boolean; Restarting: boolean; Status: string };
   Config: { Env: string[] | null; Labels: Record<string, string> | null };
-  NetworkSettings: { Networks: Record<string, { Aliases: string[] | null }> | null };
+  NetworkSettings: { Networks: Record<string, { Aliases: string[] | null; NetworkID: string }> | null };
 }
 
 /** Creates the user-defined bridge network if it is missing. */
@@ -128,7 +128,8 @@ async function ensureContainer(spec: RegistrySpec, log: (line: string) => void):
     if (current.Config.Labels?.[SPEC_LABEL] === specLabel && current.Image === spec.imageId) {
       if (current.State.Running && !current.State.Restarting) return false;
       log(`[berth] starting ${what} (it was ${current.State.Status})...`);
-      await docker(['start', name], { hint: registryHint(name) });
+      await detachMissingNetworks(current, spec, log);
+      await startContainer(name);
       await waitForRegistry(name);
       return true;
     }
@@ -157,7 +158,7 @@ async function ensureContainer(spec: RegistrySpec, log: (line: string) => void):
     spec.image,
     'serve', `/etc/docker/registry/${spec.config}`,
   ];
-  await docker(args, { hint: registryHint(name) });
+  await docker(args, { hint: registryHint(name, '') });
   for (const [n, aliases] of otherNetworks) {
     // A sandbox network may have gone meanwhile; the backend re-attaches on recovery anyway.
     await docker(['network', 'connect', ...aliases.flatMap((a) => ['--alias', a]), n, name], { allowFailure: true });
@@ -166,11 +167,46 @@ async function ensureContainer(spec: RegistrySpec, log: (line: string) => void):
   return true;
 }
 
-function registryHint(container: string): string {
-  return (
-    `if the port is taken, something else listens on 127.0.0.1:${REGISTRY_PORT} (a docker-registry service installed on the host, for instance: systemctl disable --now docker-registry); ` +
-    `otherwise see docker logs ${container}`
+/**
+ * A stopped container keeps its place on networks removed meanwhile (a sandbox's, gone with its
+ * session while the engine was down, or `berth` itself after the engine lost its network store),
+ * and the engine then refuses to start it ("network ... not found"). Forgetting those places
+ * (disconnect --force works on a network that no longer exists) and rejoining the home network,
+ * recreated by ensureNetwork under the same name, lets it start; the backend attaches it to live
+ * sandbox networks again.
+ */
+async function detachMissingNetworks(current: ContainerState, spec: RegistrySpec, log: (line: string) => void): Promise<void> {
+  let rejoinHome = false;
+  for (const [name, endpoint] of Object.entries(current.NetworkSettings.Networks ?? {})) {
+    const found = await docker(['network', 'inspect', '--format', '{{.Id}}', endpoint.NetworkID || name], { allowFailure: true });
+    if (found.code === 0) continue;
+    log(`[berth] ${spec.name} is still on network ${name}, which no longer exists: detaching it`);
+    await docker(['network', 'disconnect', '--force', name, spec.name], { allowFailure: true });
+    if (name === spec.network) rejoinHome = true;
+  }
+  if (rejoinHome) {
+    await docker(['network', 'connect', ...(spec.alias ? ['--alias', spec.alias] : []), spec.network, spec.name]);
+  }
+}
+
+async function startContainer(name: string): Promise<void> {
+  const started = await docker(['start', name], { allowFailure: true });
+  if (started.code === 0) return;
+  throw new CommandError(
+    `docker start ${name} failed:\n${indent(started.stderr.trim())}\n  What to do: ${registryHint(name, started.stderr)}`,
+    `docker start ${name}`,
+    started.code,
+    started.stderr,
   );
+}
+
+/** Blames the port only when the engine said the port is taken: our own registry, stopped, is not "something else". */
+function registryHint(container: string, error: string): string {
+  const portTaken = /port is already allocated|address already in use|bind/i.test(error) || error === '';
+  return portTaken
+    ? `if the port is taken, something else listens on 127.0.0.1:${REGISTRY_PORT} (a docker-registry service installed on the host, for instance: systemctl disable --now docker-registry); ` +
+        `otherwise see docker logs ${container}`
+    : `see docker logs ${container} and docker inspect ${container}`;
 }
 
 /** Polls briefly until the registry accepts connections. */

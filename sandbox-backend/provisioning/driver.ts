@@ -3,7 +3,6 @@
  * Engine API. It knows nothing of sessions or pools; callers above it decide when.
  */
 import { randomBytes } from 'node:crypto';
-import { createInterface } from 'node:readline';
 import { PassThrough, type Duplex, type Readable } from 'node:stream';
 import type { Engine } from '../engine/docker.ts';
 import { ExecOutputDemux } from '../engine/exec-output.ts';
@@ -22,6 +21,7 @@ import {
 } from './recipe.ts';
 import { attachPackets, pushPackets, winchPacket } from './dtach-packets.ts';
 import { randomSubnet } from './subnets.ts';
+import { PUSH_CONTAINER_SUFFIX } from '../images/registry.ts';
 import { SHELL_SOCKET, relayCommand, shellStartCommand } from './shell-relay.ts';
 
 export interface DriverOptions {
@@ -78,6 +78,9 @@ const EXEC_OUTPUT_LIMIT = 1024 * 1024;
 export const TERMINAL_ENV = ['TERM=xterm-256color', 'SHELL=/bin/bash', 'LANG=C.UTF-8', 'HOME=/root'];
 
 export class SandboxDriver {
+  /** Sandboxes that could not be removed when asked (the engine did not answer), by sandbox id. */
+  private readonly unremoved = new Map<string, Sandbox>();
+
   constructor(
     private readonly engine: Engine,
     private readonly options: DriverOptions,
@@ -205,6 +208,59 @@ export class SandboxDriver {
   }
 
   /**
+   * Starts the registry mirror (and its push twin, when there is one) if it is not running: after
+   * an engine restart without live-restore, a host reboot or a `docker kill`. A stopped container
+   * keeps its place on networks removed meanwhile (sandbox networks of sessions that ended), and
+   * the engine refuses to start it until it forgets them. Networks that still exist keep it, so
+   * live sandboxes find it again under its alias.
+   * Resolves to what it did; rejects with the engine's reason when the mirror cannot run.
+   */
+  async reviveRegistry(): Promise<'none' | 'running' | 'started'> {
+    const { registryMirror, registryContainer } = this.options;
+    if (!registryMirror || !registryContainer) return 'none';
+    const started = await this.reviveContainer(registryContainer);
+    if (started === 'missing') throw new Error(`the container ${registryContainer} does not exist; "npm start" (or npm run images) creates it`);
+    // The twin only takes pushes (npm run images; a deployment may have none): no outage if it fails.
+    await this.reviveContainer(`${registryContainer}${PUSH_CONTAINER_SUFFIX}`).catch((error: unknown) =>
+      this.log.warn('could not start the registry for pushes', { error }),
+    );
+    return started ? 'started' : 'running';
+  }
+
+  /** Whether the registry mirror runs (true when none is configured). */
+  async registryRunning(): Promise<{ running: boolean; state: string }> {
+    const { registryMirror, registryContainer } = this.options;
+    if (!registryMirror || !registryContainer) return { running: true, state: 'none configured' };
+    const info = await unlessMissing(this.engine.getContainer(registryContainer).inspect());
+    if (!info) return { running: false, state: 'missing' };
+    return { running: info.State.Running && !info.State.Restarting, state: info.State.Status };
+  }
+
+  /** Starts a stopped container after dropping it from networks that are gone; false if it ran already. */
+  private async reviveContainer(name: string): Promise<boolean | 'missing'> {
+    const container = this.engine.getContainer(name);
+    const info = await unlessMissing(container.inspect());
+    if (!info) return 'missing';
+    if (info.State.Running && !info.State.Restarting) return false;
+    const networks = Object.entries(info.NetworkSettings.Networks ?? {});
+    const gone: string[] = [];
+    for (const [network, endpoint] of networks) {
+      if (await unlessMissing(this.engine.getNetwork(endpoint.NetworkID || network).inspect())) continue;
+      gone.push(network);
+      // The engine forgets a missing network's endpoint only when forced.
+      await ignoreMissing(this.engine.getNetwork(network).disconnect({ Container: name, Force: true }));
+    }
+    this.log.warn('starting a stopped registry container', { container: name, was: info.State.Status, goneNetworks: gone });
+    try {
+      await container.start();
+    } catch (error) {
+      // Someone else (a restart policy, another backend) started it meanwhile.
+      if (statusOf(error) !== 304) throw new Error(`could not start ${name}: ${(error as Error).message}`, { cause: error });
+    }
+    return true;
+  }
+
+  /**
    * Moves a sandbox onto another sandbox's network (a session's first node holds the session's
    * network) as `name`, and gives it that identity: hostname, and an /etc/hosts entry for its new
    * address (Docker wrote the old one under the pool's default name).
@@ -230,35 +286,56 @@ export class SandboxDriver {
       // /etc/hosts is Docker's bind mount: rewrite it in place, never replace the file.
       'hosts=$(grep -v -E "[[:space:]]node[0-9]+$" /etc/hosts); printf "%s\n%s\t%s\n" "$hosts" "$2" "$1" > /etc/hosts',
     ].join('; ');
-    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 10_000);
-    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name}: ${result.output.trim()}`);
+    // Seconds normally; far more on an overloaded host, where giving up costs a whole new sandbox.
+    const result = await this.exec(sandbox.containerId, ['bash', '-c', rename, 'berth-rename', name, address], 60_000);
+    if (result.exitCode !== 0) throw new Error(`could not name the sandbox ${name} (exit code ${result.exitCode}${result.exitCode === 124 ? ': timed out' : ''}): ${result.output.trim() || '(no output)'}`);
   }
 
   /** Removes the container, its network and its volume. Already gone is fine. */
   async destroy(sandbox: Sandbox): Promise<void> {
     const { namespace } = this.options;
-    await ignoreMissing(this.engine.getContainer(sandbox.containerId).remove({ force: true, v: true })).catch((error: unknown) => {
-      // Someone else is removing it already (by hand, or the engine after it vanished): fine.
-      if (!(statusOf(error) === 409 && /already in progress/.test((error as Error).message))) throw error;
-    });
-    await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
-    await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
+    const container = this.engine.getContainer(sandbox.containerId);
+    try {
+      await ignoreMissing(container.remove({ force: true, v: true })).catch(async (error: unknown) => {
+        // Someone else is removing it already (by hand): its volume is free once that is done.
+        if (!(statusOf(error) === 409 && /already in progress/.test((error as Error).message))) throw error;
+        await ignoreMissing(container.wait({ condition: 'removed' }));
+      });
+      await this.removeNetwork(networkName(namespace, sandbox.sandboxId));
+      await ignoreMissing(this.engine.getVolume(volumeName(namespace, sandbox.sandboxId)).remove());
+    } catch (error) {
+      // With live-restore a sandbox outlives the engine's absence: it is removed once it is back.
+      this.unremoved.set(sandbox.sandboxId, sandbox);
+      throw error;
+    }
+    this.unremoved.delete(sandbox.sandboxId);
     this.log.info('sandbox removed', { sandboxId: sandbox.sandboxId });
+  }
+
+  /** Removes sandboxes whose removal failed (the engine was away); resolves to how many are gone now. */
+  async removeUnremoved(): Promise<number> {
+    const pending = [...this.unremoved.values()];
+    const results = await Promise.allSettled(pending.map((sandbox) => this.destroy(sandbox)));
+    return results.filter((r) => r.status === 'fulfilled').length;
   }
 
   /** A network is removable only once nothing is attached: the registry leaves first. */
   private async removeNetwork(name: string): Promise<void> {
     const network = this.engine.getNetwork(name);
-    let info;
-    try {
-      info = await network.inspect();
-    } catch (error) {
-      if (statusOf(error) === 404) return;
-      throw error;
-    }
+    const info = await unlessMissing(network.inspect());
+    if (!info) return;
     const attached = Object.keys((info as { Containers?: Record<string, unknown> }).Containers ?? {});
     await Promise.all(attached.map((container) => ignoreMissing(network.disconnect({ Container: container, Force: true }))));
     await ignoreMissing(network.remove());
+  }
+
+  /**
+   * Brings the sandbox's network plumbing up to date (berth-plumb, which berth-enter runs before
+   * any command): after an engine restart its DNS forward still points at the old resolver.
+   */
+  async refreshNetwork(containerId: string): Promise<void> {
+    const result = await this.exec(containerId, ['true'], 10_000);
+    if (result.exitCode !== 0) throw new Error(`the sandbox's network could not be refreshed: ${result.output.trim() || `exit code ${result.exitCode}`}`);
   }
 
   /** Runs a command to completion; stdout and stderr interleaved, the tail kept. */
@@ -393,77 +470,25 @@ export class SandboxDriver {
   }
 
   /**
-   * Follows the engine's events for this namespace's sandboxes: `gone` for each one that stopped
-   * or was removed (by hand, by an engine restart), and `resync` each time the event stream is
-   * (re)connected, since whatever happened while it was down was not reported. Returns a stop function.
+   * Whether a sandbox's container runs; false when it is gone or dying. Rejects when the engine
+   * does not answer. Right after a kill the engine may still report the container running (it
+   * has not processed the exit yet) while nothing in it can run: a trivial exec tells, and once
+   * it fails the engine's own wait says when the container has stopped.
    */
-  followSandboxes(handlers: { gone(containerId: string): void; resync(): void }): () => void {
-    let stopped = false;
-    let current: (NodeJS.ReadableStream & { destroy(): void }) | undefined;
-    let retry: NodeJS.Timeout | undefined;
-    let failures = 0;
-    const connect = async () => {
-      if (stopped) return;
-      let stream: NodeJS.ReadableStream & { destroy(): void };
-      try {
-        stream = (await this.engine.getEvents({
-          filters: {
-            type: ['container'],
-            event: ['die', 'destroy'],
-            label: [`${LABEL_NAMESPACE}=${this.options.namespace}`, `${LABEL_ROLE}=sandbox`],
-          },
-        })) as unknown as NodeJS.ReadableStream & { destroy(): void };
-      } catch (error) {
-        return reconnect(error as Error);
-      }
-      if (stopped) return stream.destroy();
-      current = stream;
-      failures = 0;
-      // One JSON object per line.
-      createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
-        if (!line.trim()) return;
-        try {
-          const event = JSON.parse(line) as { id?: string; Actor?: { ID?: string } };
-          const id = event.Actor?.ID ?? event.id;
-          if (id) handlers.gone(id);
-        } catch (error) {
-          this.log.warn('unreadable engine event', { line: line.slice(0, 200), error });
-        }
-      });
-      const ended = (error?: Error) => {
-        if (current !== stream) return;
-        current = undefined;
-        reconnect(error ?? new Error('the event stream ended'));
-      };
-      stream.on('error', ended);
-      stream.on('end', () => ended());
-      stream.on('close', () => ended());
-      handlers.resync();
-    };
-    const reconnect = (error: Error) => {
-      if (stopped) return;
-      failures++;
-      if (failures === 1) this.log.warn('lost the engine event stream; following again once the engine answers', { error });
-      retry = setTimeout(() => void connect(), Math.min(5_000, 200 * 2 ** Math.min(failures, 5)));
-      retry.unref();
-    };
-    void connect();
-    return () => {
-      stopped = true;
-      clearTimeout(retry);
-      current?.destroy();
-      current = undefined;
-    };
-  }
-
-  /** Whether a sandbox's container is no longer running (removed, stopped, or the engine lost it). */
-  async isGone(containerId: string): Promise<boolean> {
+  async running(containerId: string): Promise<boolean> {
+    const container = this.engine.getContainer(containerId);
+    const info = await unlessMissing(container.inspect());
+    if (!info?.State.Running) return false;
     try {
-      const info = await this.engine.getContainer(containerId).inspect();
-      return !info.State.Running;
+      const probe = await container.exec({ Cmd: ['true'], AttachStdout: false, AttachStderr: false });
+      await probe.start({ Detach: true });
+      return true;
     } catch (error) {
-      if (statusOf(error) === 404) return true;
-      throw error;
+      if (statusOf(error) === undefined) throw error;
+      // An exec can also fail in a running sandbox (its process limit reached): then it runs on.
+      const stopped = unlessMissing(container.wait({ condition: 'not-running' })).then(() => true);
+      const timeout = new Promise<false>((resolve) => setTimeout(resolve, 10_000, false).unref());
+      return !(await Promise.race([stopped, timeout]));
     }
   }
 
@@ -516,6 +541,16 @@ export class SandboxDriver {
     const networks = (await this.engine.listNetworks({ filters })).filter((n) => orphan(n.Labels));
     await Promise.all(networks.map((n) => this.removeNetwork(n.Name)));
     return { volumes: volumes.length, networks: networks.length };
+  }
+}
+
+/** The engine's answer, or undefined when the object does not exist. */
+async function unlessMissing<T>(operation: Promise<T>): Promise<T | undefined> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
   }
 }
 

@@ -16,6 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Engine } from '../engine/docker.ts';
 import type { Logger } from '../log.ts';
+import { statusOf } from './driver.ts';
 
 /** Marks the lease container (not berth.namespace: it is not one of the namespace's sandboxes). */
 export const LABEL_LEASE = 'berth.lease';
@@ -278,8 +279,4 @@ export async function takeLease(engine: Engine, options: LeaseOptions, log: Logg
         });
     },
   };
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { statusCode?: number }).statusCode;
 }

@@ -13,8 +13,13 @@ export interface PoolOptions {
   max: number;
   /** Sandboxes started at once while refilling; boots compete for the same cores. */
   refillConcurrency?: number;
-  /** Wait before trying again after a failed start (a transient engine error should not empty the pool for good). */
+  /**
+   * Wait before trying again after a failed start (a transient engine error should not empty the
+   * pool for good); doubled after each further failure, up to retryDelayMaxMs, so a broken engine
+   * or mirror is not met with a storm of doomed sandboxes.
+   */
   retryDelayMs?: number;
+  retryDelayMaxMs?: number;
   /**
    * Wait after handing out a sandbox before booting its replacement: a boot takes the CPU the
    * learner's first prompt needs (measured: warm time to prompt 110 ms without, 170-280 ms with).
@@ -41,6 +46,9 @@ export class WarmPool {
   private inUse = 0;
   private closed = false;
   private lastRefillError: Error | undefined;
+  private failures = 0;
+  /** Set while the engine is down: nothing is started until resume(). */
+  private suspended: string | undefined;
   private readonly waiters: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly booting = new Set<Promise<void>>();
@@ -53,6 +61,16 @@ export class WarmPool {
 
   stats(): PoolStats {
     return { idle: this.idle.length, starting: this.starting, inUse: this.inUse, max: this.options.max };
+  }
+
+  /** The sandboxes waiting to be handed out. */
+  waiting(): Sandbox[] {
+    return [...this.idle];
+  }
+
+  /** Whether a sandbox's container is one of the pool's waiting ones. */
+  holds(containerId: string): boolean {
+    return this.idle.some((sandbox) => sandbox.containerId === containerId);
   }
 
   /** Whether acquire() can hand out a sandbox now (a waiting one, or room to start one). */
@@ -97,26 +115,6 @@ export class WarmPool {
     }
   }
 
-  /**
-   * Forgets a waiting sandbox that vanished (removed by hand, engine restart), so it is never
-   * handed out; a replacement starts. Returns whether it was one of the waiting ones.
-   */
-  discard(containerId: string): boolean {
-    const index = this.idle.findIndex((sandbox) => sandbox.containerId === containerId);
-    if (index < 0) return false;
-    const [sandbox] = this.idle.splice(index, 1);
-    this.log.warn('a waiting sandbox vanished; replacing it', { sandboxId: sandbox!.sandboxId });
-    // Its network and volume may be left behind.
-    void this.driver.destroy(sandbox!).catch(() => {});
-    this.refill();
-    return true;
-  }
-
-  /** Containers of the waiting sandboxes, for a check against what the engine still runs. */
-  idleContainers(): string[] {
-    return this.idle.map((sandbox) => sandbox.containerId);
-  }
-
   /** Counts a sandbox that outlived a restart as in use, so the cap stays true. */
   adopt(): void {
     this.inUse++;
@@ -137,6 +135,8 @@ export class WarmPool {
     const concurrency = this.options.refillConcurrency ?? 2;
     while (
       !this.closed &&
+      !this.suspended &&
+      !this.retryTimer &&
       this.starting < concurrency &&
       this.idle.length + this.starting < this.options.idle &&
       this.total() < this.options.max
@@ -147,6 +147,7 @@ export class WarmPool {
         (sandbox) => {
           this.starting--;
           this.lastRefillError = undefined;
+          this.failures = 0;
           if (this.closed) return this.driver.destroy(sandbox).catch(() => {});
           this.idle.push(sandbox);
           this.notify();
@@ -156,13 +157,16 @@ export class WarmPool {
           this.starting--;
           // Retried after a delay, never in a tight loop against a failing engine.
           this.lastRefillError = error;
-          this.log.error('pool refill failed', { error });
+          this.failures++;
           this.notify();
           if (!this.retryTimer && !this.closed) {
+            const base = this.options.retryDelayMs ?? 5_000;
+            const delay = Math.min(this.options.retryDelayMaxMs ?? 60_000, base * 2 ** (this.failures - 1));
+            this.log.error('pool refill failed', { error, failures: this.failures, retryInMs: delay });
             this.retryTimer = setTimeout(() => {
               this.retryTimer = undefined;
               this.refill();
-            }, this.options.retryDelayMs ?? 5_000);
+            }, delay);
             this.retryTimer.unref();
           }
         },
@@ -170,6 +174,38 @@ export class WarmPool {
       this.booting.add(boot);
       void boot.finally(() => this.booting.delete(boot));
     }
+  }
+
+  /**
+   * Stops starting sandboxes (the engine is down: every start would fail, and its failure would
+   * hide the real reason). Waiting sandboxes stay; prune() decides about them once it is back.
+   */
+  suspend(reason: string): void {
+    this.suspended = reason;
+  }
+
+  /** Starts refilling again, at once and with the back-off reset (the engine is back). */
+  resume(): void {
+    this.suspended = undefined;
+    this.failures = 0;
+    this.lastRefillError = undefined;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.refill();
+  }
+
+  /**
+   * Drops waiting sandboxes whose container no longer runs (killed, or lost with the engine),
+   * removing what is left of them, and refills. Resolves to how many were dropped.
+   */
+  async prune(running: Set<string>): Promise<number> {
+    const dead = this.idle.filter((sandbox) => !running.has(sandbox.containerId));
+    if (dead.length === 0) return 0;
+    for (const sandbox of dead) this.idle.splice(this.idle.indexOf(sandbox), 1);
+    this.log.warn('waiting sandboxes vanished', { sandboxes: dead.map((s) => s.sandboxId) });
+    await Promise.allSettled(dead.map((sandbox) => this.driver.destroy(sandbox)));
+    this.refill();
+    return dead.length;
   }
 
   /** Resolves once the pool holds its idle target (or a refill has failed). For start-up and tests. */

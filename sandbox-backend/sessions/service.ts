@@ -20,8 +20,8 @@ export type SessionEvent =
   | { type: 'expired' }
   | { type: 'ended' }
   | { type: 'idle' }
-  /** The session's machine vanished; the session has ended. */
-  | { type: 'gone'; message: string }
+  /** The session's machine is gone (its container died or was removed, or went with the engine): the session ended. */
+  | { type: 'lost'; message: string }
   | { type: 'ports'; instance: string; ports: number[] };
 type Listener = (event: SessionEvent) => void;
 
@@ -72,6 +72,14 @@ export type SessionRequest = { lesson?: string | undefined; client: string; addr
 export type QueueView = { ticket: string; position: number; estimatedWaitSeconds: number };
 export type RequestOutcome = { session: SessionView } | { queued: QueueView };
 
+/**
+ * What a learner whose machine vanished is told (the `lost` control message, close 4003's reason,
+ * and 410 session_gone on every later call): it went with the engine, or its container died or
+ * was removed while the engine ran on.
+ */
+export const LOST_MESSAGE = "Your machine was lost when the server's Docker engine restarted; start again.";
+export const LOST_DIED_MESSAGE = 'Your machine stopped unexpectedly (its container is gone); start again.';
+
 /** A session started for a queued learner is kept this long for them to pick it up. */
 const UNCLAIMED_MS = 60_000;
 
@@ -118,11 +126,12 @@ export class SessionService {
   private readonly lastActive = new Map<string, number>();
   private idleTimer: NodeJS.Timeout | undefined;
   /**
-   * Sessions ended because a machine vanished, with what to tell the learner, until their
-   * original expiry: later calls get that (410 gone) rather than a bare "no such session".
+   * Sessions ended because their machine was lost, with what to tell whoever still asks (410
+   * session_gone rather than a bare "no such session"), until their original expiry; newest
+   * last, bounded.
    */
-  private readonly gone = new Map<string, { message: string; until: number }>();
-  private stopFollowing: (() => void) | undefined;
+  private readonly lost = new Map<string, { message: string; until: number }>();
+  private reconciling: Promise<unknown> = Promise.resolve();
   /** The node being added to each session, so that the next waits for it. */
   private readonly adding = new Map<string, Promise<{ name: string }>>();
   /** Set when this backend must not start sessions at all (its namespace lease was lost). */
@@ -378,73 +387,27 @@ export class SessionService {
 
   /**
    * Runs an engine operation on a session's machine. When it fails because the machine vanished
-   * (removed by hand, engine restart), the session ends and the learner is told so (410 gone),
-   * rather than getting an internal error.
+   * (removed by hand, died, went with the engine), the reconcile ends the session as lost and the
+   * caller gets 410 session_gone rather than an internal error; when the engine itself does not
+   * answer, 503 unavailable with a retry hint.
    */
   private async onMachine<T>(id: string, instance: InstanceRecord, operation: () => Promise<T>): Promise<T> {
     try {
       return await operation();
     } catch (error) {
+      const engineDown = () =>
+        new ApiError('unavailable', 'The Docker engine does not answer right now (it may be restarting); try again in a moment.', { cause: error }, 5);
+      if (engineUnreachable(error)) throw engineDown();
       if (error instanceof ApiError && error.code !== 'unavailable') throw error;
-      const vanished = await this.driver.isGone(instance.containerId).catch(() => false);
-      if (!vanished) throw error;
-      throw await this.vanished(id, instance.name);
+      const why = await this.machineEnded(id, instance.name).catch(() => 'engine-down' as const);
+      if (why === 'lost') throw this.goneError(id);
+      if (why === 'engine-down' && !(error instanceof ApiError)) throw engineDown();
+      throw error;
     }
   }
 
-  /** Ends a session whose machine `instanceName` vanished; returns the error later calls get. */
-  private async vanished(id: string, instanceName: string): Promise<ApiError> {
-    const message = `${instanceName} of this session is gone (its machine was removed, or the Docker engine restarted), so the session has ended. Start a new session.`;
-    const session = this.store.get(id);
-    if (session && !this.gone.has(id)) {
-      const now = Date.now();
-      for (const [key, entry] of this.gone) if (entry.until <= now || this.gone.size > 10_000) this.gone.delete(key);
-      this.gone.set(id, { message, until: session.expiresAt });
-      this.log.warn('session machine vanished; ending the session', { session: sessionTag(id), instance: instanceName });
-      await this.end(id, 'gone', message).catch((error: unknown) => {
-        if (!(error instanceof ApiError)) this.log.error('could not end a session whose machine vanished', { session: sessionTag(id), error });
-      });
-    }
-    return new ApiError('gone', this.gone.get(id)?.message ?? message);
-  }
-
-  /**
-   * Follows the engine for sandboxes that vanish, so sessions learn it at once (and waiting
-   * sandboxes are never handed out dead), not at the learner's next command.
-   */
-  followSandboxes(): void {
-    this.stopFollowing ??= this.driver.followSandboxes({
-      gone: (containerId) => this.sandboxGone(containerId),
-      resync: () => void this.resync(),
-    });
-  }
-
-  private sandboxGone(containerId: string): void {
-    if (this.closed || this.pool.discard(containerId)) return;
-    for (const session of this.store.all()) {
-      const instance = session.instances.find((i) => i.containerId === containerId);
-      if (instance) void this.vanished(session.id, instance.name);
-    }
-  }
-
-  /** After the event stream was down: whatever vanished meanwhile is found by listing. */
-  private async resync(): Promise<void> {
-    // Snapshots first: what starts after the listing is not in it, and must not count as vanished.
-    const sessions = this.store.all();
-    const idle = this.pool.idleContainers();
-    let running: Set<string>;
-    try {
-      running = new Set((await this.driver.list()).filter((s) => s.running).map((s) => s.containerId));
-    } catch (error) {
-      this.log.warn('could not list sandboxes to check for vanished ones', { error });
-      return;
-    }
-    if (this.closed) return;
-    for (const containerId of idle) if (!running.has(containerId)) this.pool.discard(containerId);
-    for (const session of sessions) {
-      const lost = session.instances.find((i) => !running.has(i.containerId));
-      if (lost) await this.vanished(session.id, lost.name);
-    }
+  private goneError(id: string): ApiError {
+    return new ApiError('session_gone', this.lost.get(id)?.message ?? LOST_DIED_MESSAGE);
   }
 
   /** Refuses every new session from now on, with `reason` (this backend lost its namespace). */
@@ -534,7 +497,7 @@ export class SessionService {
     return this.store.all().filter((s) => s.expiresAt > Date.now()).map((s) => this.view(s, visitorHost));
   }
 
-  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' | 'gone' = 'ended', message = ''): Promise<void> {
+  async end(id: string, reason: 'ended' | 'expired' | 'admin' | 'idle' | 'lost' = 'ended', lostMessage = LOST_MESSAGE): Promise<void> {
     // The raw record, not record(): at its expiry instant a session already reads as gone, and
     // the reaper must still find it to free its sandboxes.
     const session = this.store.get(id);
@@ -545,7 +508,11 @@ export class SessionService {
     this.options.metrics?.sessionsEnded.inc({ reason });
     for (const timer of this.timers.get(id) ?? []) clearTimeout(timer);
     this.timers.delete(id);
-    this.emit(id, reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : reason === 'gone' ? { type: 'gone', message } : { type: 'ended' });
+    if (reason === 'lost') this.rememberLost(id, lostMessage, session.expiresAt);
+    this.emit(
+      id,
+      reason === 'expired' ? { type: 'expired' } : reason === 'idle' ? { type: 'idle' } : reason === 'lost' ? { type: 'lost', message: lostMessage } : { type: 'ended' },
+    );
     this.lastActive.delete(id);
     this.listeners.delete(id);
     this.revokePortLinks(id);
@@ -668,13 +635,17 @@ export class SessionService {
         for (const instance of session.instances) {
           owned.add(instance.containerId);
           this.pool.adopt();
-          await this.driver.attachRegistry(instance.sandboxId);
           this.watchPorts(session.id, instance);
         }
+        // The session's network is node1's; the other nodes' own networks went when they joined it.
+        await this.driver.attachRegistry(session.instances[0]!.sandboxId);
         this.schedule(session);
         adopted++;
       } else {
         this.store.delete(session.id);
+        const lost = session.instances.find((instance) => !running.has(instance.containerId));
+        // Vanished while this backend was down: its learner is told so, not "no such session".
+        if (lost && session.expiresAt > Date.now()) this.rememberLost(session.id, LOST_DIED_MESSAGE, session.expiresAt);
         removed++;
       }
     }
@@ -686,10 +657,99 @@ export class SessionService {
     return { adopted, removed };
   }
 
+  /**
+   * The reconcile hook the app calls when the engine comes back, or when a container of this
+   * namespace died: what the engine still runs is the truth. Sessions with a machine that no
+   * longer runs end as lost (their viewers are told why), the registry mirror is put back on the
+   * networks of those that survived, and waiting sandboxes that vanished leave the pool.
+   */
+  reconcile(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+    // One at a time: a terminal noticing a dead machine and the engine's event about it ask together.
+    const run = this.reconciling.catch(() => undefined).then(() => this.reconcileNow(cause));
+    this.reconciling = run;
+    return run;
+  }
+
+  private async reconcileNow(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+    const listed = await this.driver.list();
+    const running = new Set(listed.filter((s) => s.running).map((s) => s.containerId));
+    const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;
+    let lost = 0;
+    // A restarted engine's DNS resolver listens on new ports; a command in each surviving sandbox
+    // makes it forward DNS there again (berth-plumb), before a learner's pull needs it.
+    const refresh = (containerId: string) =>
+      cause === 'engine-restart' &&
+      this.driver.refreshNetwork(containerId).catch((error: unknown) => this.log.warn('could not refresh a sandbox network after the engine restart', { containerId, error }));
+    const sessions = this.store.all();
+    const alive = sessions.filter((session) => session.instances.every((instance) => running.has(instance.containerId)));
+    const kept = alive.length;
+    // Survivors in parallel: with a full class, one by one would keep the backend not ready for long.
+    await Promise.all(
+      alive.map(async (session) => {
+        await Promise.all(session.instances.map((instance) => refresh(instance.containerId)));
+        await this.driver.attachRegistry(session.instances[0]!.sandboxId).catch((error: unknown) =>
+          this.log.warn('could not put the registry mirror back on a session network', { sessionId: session.id, error }),
+        );
+      }),
+    );
+    for (const session of sessions) {
+      if (alive.includes(session)) continue;
+      const gone = session.instances.filter((instance) => !running.has(instance.containerId)).map((i) => i.name);
+      this.log.warn('session lost its machine', { sessionId: session.id, cause, instances: gone });
+      lost++;
+      await this.end(session.id, 'lost', message).catch((error: unknown) => {
+        if (!(error instanceof ApiError && error.code === 'session_not_found')) throw error;
+      });
+    }
+    const dropped = await this.pool.prune(running);
+    await Promise.all(this.pool.waiting().map((sandbox) => refresh(sandbox.containerId)));
+    if (lost || dropped) this.log.info('reconciled with the engine', { cause, lost, kept, dropped });
+    return { lost, kept, dropped };
+  }
+
+  /**
+   * Why a terminal's connection to its shell (or an operation on the machine) ended: the shell
+   * exited or the operation failed on a machine that still runs ('shell-exited'), the machine is
+   * gone (the session then ends as lost, through the reconcile), or the engine is away.
+   */
+  async machineEnded(id: string, instanceName: string): Promise<'shell-exited' | 'lost' | 'engine-down'> {
+    if (this.lost.has(id)) return 'lost';
+    const instance = this.store.get(id)?.instances.find((i) => i.name === instanceName);
+    if (!instance) return 'shell-exited';
+    try {
+      if (await this.driver.running(instance.containerId)) return 'shell-exited';
+    } catch {
+      return 'engine-down';
+    }
+    await this.reconcile('container-died');
+    return this.lost.has(id) ? 'lost' : 'shell-exited';
+  }
+
+  /** Whether a container is a machine of a live session. */
+  ownsContainer(containerId: string): boolean {
+    return this.store.all().some((session) => session.instances.some((instance) => instance.containerId === containerId));
+  }
+
+  /** What to tell about a session that ended because its machine was lost, if it did. */
+  lostReason(id: string): string | undefined {
+    return this.lost.get(id)?.message;
+  }
+
+  private rememberLost(id: string, message: string, until: number): void {
+    const now = Date.now();
+    this.lost.delete(id);
+    this.lost.set(id, { message, until });
+    // Enough to answer every learner of a large class; expired and then the oldest are forgotten first.
+    for (const [key, entry] of this.lost) if (entry.until <= now) this.lost.delete(key);
+    for (const oldest of this.lost.keys()) {
+      if (this.lost.size <= 10_000) break;
+      this.lost.delete(oldest);
+    }
+  }
+
   /** Stops timers and detaches terminals; sessions, sandboxes and shells stay for the next start to adopt. */
   async close(): Promise<void> {
     this.closed = true;
-    this.stopFollowing?.();
     clearInterval(this.queueTimer);
     clearInterval(this.idleTimer);
     for (const { timer } of this.served.values()) clearTimeout(timer);
@@ -706,8 +766,8 @@ export class SessionService {
 
   private record(id: string): SessionRecord {
     const session = this.store.get(id);
-    const gone = this.gone.get(id);
-    if (gone && !session) throw new ApiError('gone', gone.message);
+    const lost = this.lost.get(id);
+    if (!session && lost && lost.until > Date.now()) throw this.goneError(id);
     if (!session || session.expiresAt <= Date.now()) {
       throw new ApiError('session_not_found', `No session ${JSON.stringify(id)}: it never existed, was ended, or expired.`);
     }
@@ -741,4 +801,10 @@ export class SessionService {
   private emit(id: string, event: SessionEvent): void {
     for (const listener of this.listeners.get(id) ?? []) listener(event);
   }
+}
+
+/** The engine's socket refused or dropped the connection: it is down or restarting, not the request's fault. */
+function engineUnreachable(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EPIPE';
 }

@@ -333,12 +333,12 @@ describe('hostile frames and paths', () => {
 });
 
 describe('many sockets, slow sockets, reconnect loops', () => {
-  it('refuses a socket beyond the per-terminal and the per-session caps with 4003 and a reason', async () => {
+  it('refuses a socket beyond the per-terminal and the per-session caps with 4005 and a reason', async () => {
     const viewers = await Promise.all(Array.from({ length: 4 }, () => connect()));
     await viewers[3]!.waitForText('root@node1:');
     const fifth = new WebSocket(wsUrl(target));
     const refused = await outcome(fifth);
-    expect(refused.code).toBe(4003);
+    expect(refused.code).toBe(4005);
     expect(refused.reason).toMatch(/this terminal has 4/);
     // The four still share the shell.
     viewers[0]!.type('echo shared-$((2*21))\r');
@@ -350,7 +350,7 @@ describe('many sockets, slow sockets, reconnect loops', () => {
     const more = await Promise.all(Array.from({ length: 2 }, () => connect(target, { cols: 100, rows: 30 }, second)));
     await more[1]!.waitForText(`root@${second}:`);
     const seventh = await outcome(new WebSocket(wsUrl(target, second)));
-    expect(seventh.code).toBe(4003);
+    expect(seventh.code).toBe(4005);
     expect(seventh.reason).toMatch(/this session has 6/);
     for (const client of [...viewers, ...more]) client.close();
     await api(backend.url, 'DELETE', `/api/sessions/${target}/instances/${second}`);

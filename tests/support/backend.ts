@@ -29,7 +29,8 @@ export function engine(): Docker {
   return host.startsWith('unix://') ? new Docker({ socketPath: host.slice(7) }) : new Docker({ host: new URL(host.replace('tcp:', 'http:')).hostname, port: Number(new URL(host.replace('tcp:', 'http:')).port) });
 }
 
-export async function startBackend(env: Record<string, string> = {}, reuse?: { namespace: string; dataDir: string }): Promise<TestBackend> {
+/** `reuse` restarts on a namespace and data folder; a namespace alone names a fresh backend's (for objects a test makes before it starts). */
+export async function startBackend(env: Record<string, string> = {}, reuse?: { namespace: string; dataDir?: string }): Promise<TestBackend> {
   const namespace = reuse?.namespace ?? `t-${randomBytes(4).toString('hex')}`;
   const dataDir = reuse?.dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'berth-test-'));
   const config = loadConfig({

@@ -81,8 +81,8 @@ export class SandboxRuntime implements Runtime {
     try {
       return this.toSession(await this.request<ApiSession>('GET', `/api/sessions/${encodeURIComponent(id)}`));
     } catch (error) {
-      // A session whose machine vanished has ended too (410 gone).
-      if (error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone')) return undefined;
+      // A session whose machine was lost has ended too (410 session_gone).
+      if (error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'session_gone')) return undefined;
       throw error;
     }
   }
@@ -92,7 +92,7 @@ export class SandboxRuntime implements Runtime {
       await this.request('DELETE', `/api/sessions/${encodeURIComponent(id)}`);
     } catch (error) {
       // Already gone is what the caller wanted.
-      if (!(error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'gone'))) throw error;
+      if (!(error instanceof RuntimeError && (error.code === 'session_not_found' || error.code === 'session_gone'))) throw error;
     }
   }
 
@@ -164,12 +164,13 @@ function toSession(api: ApiSession): RuntimeSession {
   };
 }
 
-/** Close codes the server uses: the session expired, was ended, or the shell exited (a fresh one is ready). */
+/** Close codes the server uses: the session expired, was ended, the shell exited (a fresh one is ready), or the machine was lost. */
 const CLOSE_EXPIRED = 4000;
 const CLOSE_ENDED = 4001;
 const CLOSE_SHELL_EXITED = 4002;
-// 4003 (too many sockets on the terminal) and 4004 (this socket fell too far behind) are met like
+// 4005 (too many sockets on the terminal) and 4004 (this socket fell too far behind) are met like
 // any drop: reconnect with backoff, and the replay repaints the screen.
+const CLOSE_LOST = 4003;
 const MAX_QUEUED_BYTES = 64 * 1024;
 /**
  * A paste goes in frames of this size (the server refuses frames over 64 KiB). The browser keeps
@@ -281,7 +282,7 @@ class SandboxChannel implements TerminalChannel {
       if (this.socket !== socket) return;
       this.socket = undefined;
       if (this.status === 'closed') return;
-      if (this.status === 'gone' || event.code === CLOSE_EXPIRED || event.code === CLOSE_ENDED) {
+      if (this.status === 'gone' || event.code === CLOSE_EXPIRED || event.code === CLOSE_ENDED || event.code === CLOSE_LOST) {
         this.setStatus('gone');
         this.stop();
         return;
@@ -365,6 +366,7 @@ function parseControl(text: string): ControlMessage | undefined {
       case 'expiring':
       case 'expired':
       case 'idle':
+      case 'lost':
       case 'ports':
       case 'error':
         return message as ControlMessage;

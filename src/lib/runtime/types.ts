@@ -53,6 +53,8 @@ export type ControlMessage =
   | { type: 'expired' }
   /** Ended because nobody used it for the server's idle timeout. */
   | { type: 'idle' }
+  /** Ended because the machine was lost (its container died, or went with the server's Docker engine); the message says so. */
+  | { type: 'lost'; message: string }
   /** The TCP ports something listens on in this machine (for links to published ports). */
   | { type: 'ports'; ports: number[] }
   | { type: 'error'; message: string };

@@ -62,6 +62,8 @@ export class LessonSession {
   private stopWaiting: () => void = () => {};
   /** The server said the session ended for idleness; the notice says so. */
   private idleEnded = false;
+  /** Why the server ended the session when its machine was lost, to show instead of a generic line. */
+  private lostReason: string | undefined;
 
   constructor(
     readonly lesson: string,
@@ -268,6 +270,7 @@ export class LessonSession {
       else if (message.type === 'expired') this.onExpired();
       else if (message.type === 'ports') this.ports = { ...this.ports, [name]: message.ports };
       else if (message.type === 'idle') this.idleEnded = true;
+      else if (message.type === 'lost') this.lostReason = message.message;
     });
     return channel;
   }
@@ -291,10 +294,13 @@ export class LessonSession {
     this.detach();
     sessionStorage.removeItem(storageKey(this.lesson));
     this.phase = 'idle';
-    this.message = this.idleEnded
-      ? 'This session was ended because nobody used it for a while. Start a new one to continue.'
-      : 'This session was ended. Start a new one to continue.';
+    this.message =
+      this.lostReason ??
+      (this.idleEnded
+        ? 'This session was ended because nobody used it for a while. Start a new one to continue.'
+        : 'This session was ended. Start a new one to continue.');
     this.idleEnded = false;
+    this.lostReason = undefined;
   }
 
   private onExpired(): void {
