@@ -190,17 +190,19 @@ describe('the screen on (re)connecting', () => {
 });
 
 describe('keystrokes into a shell that does not read', () => {
-  it('are held at the client, with backend memory bounded, and reach the shell in order once it reads', async () => {
+  it('are held at the client (backend memory stays bounded), then arrive whole and in order once it reads', async () => {
     const bytes = 32 * MB;
     const reader = await connect();
     await reader.waitForText('root@node1:~#');
-    reader.type('clear; sleep 600\r');
+    // The shell reads nothing while sleep runs, then the whole paste: no line editing, and no
+    // echo (bash echoing megabytes back can wedge dtach's master, which blocks writing into the
+    // full pty while the shell blocks on output the master does not read).
+    reader.type(`clear; stty -icanon -echo -ixon -iexten; sleep 600; head -c ${bytes} | sha256sum; stty sane\r`);
     await waitFor('sleep to run', async () => (await exec(target, 'pgrep -x sleep >/dev/null && echo yes || echo no')) === 'yes');
 
     // The flood comes from another process, so that what that client holds is not counted here.
-    // Comment lines: whatever of them reaches bash once it reads again runs as nothing.
     const watch = watchMemory();
-    const flood = floodInput(wsUrl(target), bytes, '# ');
+    const flood = floodInput(wsUrl(target), bytes);
     const { result: stuck, worstEchoMs } = await echoWhile(flood.stalled());
     const grown = watch.stop();
     console.log(
@@ -214,27 +216,11 @@ describe('keystrokes into a shell that does not read', () => {
     expect(grown.heap).toBeLessThan(16 * MB);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
 
-    // The flooding client leaves; what it got through reaches the shell, then what is typed after.
-    flood.stop();
-    await exec(target, 'pkill -x sleep');
-    reader.type('echo drained-$((6*7))\r');
-    await reader.waitForText(/^drained-42$/m, 280_000);
-    await stillServing();
-  }, 360_000);
-
-  it('delivers a paste of megabytes whole and in order once the shell reads', async () => {
-    const bytes = 2 * MB;
-    const reader = await connect();
-    await reader.waitForText('root@node1:~#');
-    // No line editing, no echo: the paste reaches head byte for byte.
-    reader.type(`clear; stty -icanon -echo -ixon -iexten; sleep 600; head -c ${bytes} | sha256sum; stty sane\r`);
-    await waitFor('sleep to run', async () => (await exec(target, 'pgrep -x sleep >/dev/null && echo yes || echo no')) === 'yes');
-    const flood = floodInput(wsUrl(target), bytes, '');
-    await flood.stalled();
+    // The shell reads again: every byte arrives, in order.
     const started = Date.now();
     await exec(target, 'pkill -x sleep');
     const digest = await waitFor('the digest of the paste', () => /^([0-9a-f]{64})\s+-$/m.exec(reader.text())?.[1], 280_000);
-    console.log(`a ${bytes / MB} MB paste reached the shell in ${((Date.now() - started) / 1000).toFixed(1)} s once it read`);
+    console.log(`the ${bytes / MB} MB paste reached the shell in ${((Date.now() - started) / 1000).toFixed(1)} s once it read`);
     expect(digest).toBe(await flood.digest);
     flood.stop();
     await stillServing();
@@ -497,7 +483,7 @@ function maskedFrame(opcode: number, payload: Buffer): Buffer {
  * A client in a child process that sends `bytes` of text as fast as its socket takes them, in
  * 16 KiB frames as the UI does, and reports how much it still holds.
  */
-function floodInput(url: string, bytes: number, prefix: string) {
+function floodInput(url: string, bytes: number) {
   const script = `
     import WebSocket from 'ws';
     import { createHash } from 'node:crypto';
@@ -510,7 +496,7 @@ function floodInput(url: string, bytes: number, prefix: string) {
       let line = 0;
       let pending = '';
       for (let sent = 0; sent < total; ) {
-        while (pending.length < 16384) pending += process.env.FLOOD_PREFIX + String(line++).padStart(10, '0') + ' the quick brown fox jumps over the lazy dog 0123456789\\n';
+        while (pending.length < 16384) pending += String(line++).padStart(10, '0') + ' the quick brown fox jumps over the lazy dog 0123456789\\n';
         const frame = Buffer.from(pending.slice(0, Math.min(16384, total - sent)));
         pending = pending.slice(frame.length);
         hash.update(frame);
@@ -523,7 +509,7 @@ function floodInput(url: string, bytes: number, prefix: string) {
   `;
   const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
     cwd: process.cwd(),
-    env: { ...process.env, FLOOD_URL: url, FLOOD_BYTES: String(bytes), FLOOD_PREFIX: prefix },
+    env: { ...process.env, FLOOD_URL: url, FLOOD_BYTES: String(bytes) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const reports: Array<{ held?: number; digest?: string }> = [];
