@@ -12,8 +12,11 @@ import WebSocket from 'ws';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
-/** How long another learner's keystroke may take to echo while one learner misbehaves (2 busy cores). */
-const ECHO_BOUND_MS = 2_000;
+/**
+ * How long another learner's keystroke may take to echo while one learner misbehaves: 2 cores
+ * shared with other test runs (measured 0.4-2.6 s at load averages of 25-70).
+ */
+const ECHO_BOUND_MS = 3_000;
 const STALL_MS = 3_000;
 
 let backend: TestBackend;
@@ -216,15 +219,16 @@ describe('keystrokes into a shell that does not read', () => {
     expect(grown.heap).toBeLessThan(16 * MB);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
 
-    // The shell reads again: every byte arrives, in order.
+    // The shell reads again: every byte arrives, in order. Slowly: dtach's master passes 8 bytes
+    // per read (about 3.5 MB/s here when quiet, 0.12 MB/s at a load average of 40).
     const started = Date.now();
     await exec(target, 'pkill -x sleep');
-    const digest = await waitFor('the digest of the paste', () => /^([0-9a-f]{64})\s+-$/m.exec(reader.text())?.[1], 280_000);
+    const digest = await waitFor('the digest of the paste', () => /^([0-9a-f]{64})\s+-$/m.exec(reader.text())?.[1], 540_000);
     console.log(`the ${bytes / MB} MB paste reached the shell in ${((Date.now() - started) / 1000).toFixed(1)} s once it read`);
     expect(digest).toBe(await flood.digest);
     flood.stop();
     await stillServing();
-  }, 360_000);
+  }, 660_000);
 });
 
 describe('hostile frames and paths', () => {
@@ -252,7 +256,8 @@ describe('hostile frames and paths', () => {
       '{"type":"resize","cols":80.5,"rows":24}', '{"type":"resize","cols":"80","rows":"24"}', '{"type":"resize","cols":NaN,"rows":24}',
       '{"type":"resize","cols":1e400,"rows":24}', '{"type":"flow"}', '{"type":"flow","paused":"yes"}', '{"type":"flow","paused":1}',
       '{"__proto__":{"type":"resize"},"cols":80,"rows":24}', '{"type":"resize","cols":80,"rows":24', '\u0000\u0001\u0002',
-      JSON.stringify({ type: 'resize', cols: 80, rows: 24, extra: 'x'.repeat(60_000) }).slice(0, 63_000),
+      // Big, and cut inside its string: not JSON.
+      JSON.stringify({ type: 'resize', cols: 80, rows: 24, extra: 'x'.repeat(60_000) }).slice(0, 60_020),
       '['.repeat(30_000) + ']'.repeat(30_000),
     ];
     for (const text of wrong) term.sendControl(text);
@@ -283,8 +288,11 @@ describe('hostile frames and paths', () => {
     const reading = await opened(new WebSocket(wsUrl(target)));
     let pongs = 0;
     reading.on('pong', () => pongs++);
-    for (let i = 0; i < 2_000; i++) reading.ping();
-    await waitFor('the pongs', () => pongs === 2_000);
+    // In bursts of 20: ws ends even a reading client with 60 pongs waiting to be written.
+    for (let burst = 1; burst <= 100; burst++) {
+      for (let i = 0; i < 20; i++) reading.ping();
+      await waitFor('the pongs', () => pongs === burst * 20);
+    }
     reading.close();
 
     const socket = await rawUpgrade(wsUrl(target));
@@ -355,47 +363,52 @@ describe('many sockets, slow sockets, reconnect loops', () => {
     for (const client of [...viewers, ...more]) client.close();
     await api(backend.url, 'DELETE', `/api/sessions/${target}/instances/${second}`);
     // Closed sockets free their places.
-    await waitFor('the places to free', () => backend.app.sessions.terminalStats().viewers === 0);
+    await waitFor('the places to free', () => backend.app.sessions.terminalStats(target).viewers === 0);
     await stillServing();
   });
 
   it('drops a socket that never reads, so a flood reaches the other viewer, with backend memory bounded', async () => {
-    const reader = await connect(target, { cols: 80, rows: 24 });
-    await reader.waitForText('root@node1:');
-    const stuck = await rawUpgrade(wsUrl(target, 'node1', { cols: 80, rows: 24 }));
-    stuck.pause(); // reads nothing from now on
-    const watch = watchMemory();
-    const dropped = new Promise<number>((resolve) => {
-      const started = Date.now();
-      const timer = setInterval(() => {
-        if (backend.app.sessions.terminalStats().viewers === 1) {
-          clearInterval(timer);
-          resolve(Date.now() - started);
-        }
-      }, 50);
+    const term = await connect(target, { cols: 80, rows: 24 });
+    await term.waitForText('root@node1:');
+    term.close();
+    // The other viewer only counts bytes and keeps a tail: no screen to fill in this process.
+    const reader = await opened(new WebSocket(wsUrl(target, 'node1', { cols: 80, rows: 24 })));
+    open.push({ close: () => reader.terminate() });
+    let received = 0;
+    let tail = '';
+    reader.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return;
+      received += data.length;
+      tail = (tail + data.toString('latin1')).slice(-200);
     });
-    reader.type('clear; seq 1 400000 | sed s/^/flood-/; echo flood-done-$((1+1))\r');
-    const { result: dropMs, worstEchoMs } = await echoWhile(
-      Promise.all([dropped, reader.waitForText(/^flood-done-2$/m, 180_000)]).then(([ms]) => ms),
-    );
+    const stuck = await rawUpgrade(wsUrl(target, 'node1', { cols: 80, rows: 24 }));
+    stuck.pause(); // reads nothing from now on; the kernel's buffers fill first (megabytes on loopback)
+    await waitFor('both viewers to be attached', () => backend.app.sessions.terminalStats(target).viewers === 2);
+    const watch = watchMemory();
+    const started = Date.now();
+    let droppedAfter: number | undefined;
+    const dropped = waitFor('the socket to be dropped', () => backend.app.sessions.terminalStats(target).viewers === 1 && (droppedAfter = Date.now() - started), 240_000);
+    // 54 MB of output: far more than the kernel holds for the reader that stopped.
+    reader.send(Buffer.from('clear; head -c 40000000 /dev/zero | base64; echo flood-done-$((1+1))\r'));
+    const { worstEchoMs } = await echoWhile(Promise.all([dropped, waitFor('the end of the flood', () => tail.includes('flood-done-2'), 240_000)]));
     const grown = watch.stop();
     console.log(
-      `a socket that never reads was dropped ${dropMs} ms into a flood; the other viewer got all of it; backend +${(grown.buffers / MB).toFixed(1)} MB buffers, ` +
-        `+${(grown.heap / MB).toFixed(1)} MB heap; bystander echo worst ${worstEchoMs} ms`,
+      `a socket that never reads was dropped ${droppedAfter} ms into a flood of ${(received / MB).toFixed(0)} MB, which the other viewer got whole; ` +
+        `backend +${(grown.buffers / MB).toFixed(1)} MB buffers, +${(grown.heap / MB).toFixed(1)} MB heap; bystander echo worst ${worstEchoMs} ms`,
     );
-    expect(reader.text()).toMatch(/^flood-400000$/m);
+    expect(received).toBeGreaterThan(54_000_000);
     expect(grown.buffers).toBeLessThan(16 * MB);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
     stuck.destroy();
     await stillServing();
-  });
+  }, 300_000);
 
   it('leaves no hub, viewer, relay or listener behind after hundreds of rapid reconnects', async () => {
     const settle = await connect();
     await settle.waitForText('root@node1:');
     settle.close();
-    await waitFor('a quiet terminal', () => backend.app.sessions.terminalStats().viewers === 0);
-    const before = backend.app.sessions.terminalStats();
+    await waitFor('a quiet terminal', () => backend.app.sessions.terminalStats(target).viewers === 0);
+    const before = backend.app.sessions.terminalStats(target);
     const runningExecs = async () => {
       const { containers } = await import('../support/backend.ts').then((m) => m.leftovers(backend.engine, backend.namespace));
       let running = 0;
@@ -428,8 +441,8 @@ describe('many sockets, slow sockets, reconnect loops', () => {
     const { result: cycles, worstEchoMs } = await echoWhile(loops());
     console.log(`${cycles} open/close cycles in ${Date.now() - started} ms; bystander echo worst ${worstEchoMs} ms`);
     expect(cycles).toBe(300);
-    await waitFor('the server to see every close', () => backend.app.sessions.terminalStats().viewers === 0);
-    expect(backend.app.sessions.terminalStats()).toEqual(before);
+    await waitFor('the server to see every close', () => backend.app.sessions.terminalStats(target).viewers === 0);
+    expect(backend.app.sessions.terminalStats(target)).toEqual(before);
     expect(await exec(target, 'pgrep -xc berth-relay')).toBe('1');
     await waitFor('no exec left running', async () => (await runningExecs()) <= execsBefore);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
