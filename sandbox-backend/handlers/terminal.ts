@@ -186,16 +186,18 @@ function serveTerminal(
     } else ws.close(CLOSE_ENDED, 'session ended');
   });
 
-  // A client gone without a word (half-open TCP) is noticed by its missing pong. Not while its
-  // input is held: then its pong waits unread behind its own keystrokes.
+  // A client gone without a word (half-open TCP) is noticed by its missing pong. Not if its
+  // input was held meanwhile: then its pong waits unread behind its own keystrokes.
   let alive = true;
+  let heldSincePing = false;
   ws.on('pong', () => (alive = true));
   const ping = setInterval(() => {
-    if (!alive && !inputHeld) {
+    if (!alive && !inputHeld && !heldSincePing) {
       log.info('terminal socket unresponsive: closing');
       return ws.terminate();
     }
     alive = false;
+    heldSincePing = inputHeld;
     ws.ping();
   }, PING_INTERVAL_MS);
 
@@ -213,6 +215,7 @@ function serveTerminal(
   });
 
   ws.on('message', (data: Buffer, isBinary: boolean) => {
+    alive = true;
     if (isBinary) {
       if (subscription) subscription.write(data);
       else early.push(Buffer.from(data));
@@ -271,6 +274,7 @@ function serveTerminal(
         // taken what was typed, so the rest waits in the client (nothing is dropped).
         holdInput: (held) => {
           inputHeld = held;
+          heldSincePing ||= held;
           if (!subscription) return;
           if (held) ws.pause();
           else ws.resume();

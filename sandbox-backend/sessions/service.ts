@@ -606,13 +606,18 @@ export class SessionService {
     };
   }
 
-  /** Attached terminals, their viewers, and session event listeners: what leak checks count. */
-  terminalStats(): { hubs: number; viewers: number; listeners: number } {
+  /** Attached terminals, their viewers, and session event listeners (all, or one session's): what leak checks count. */
+  terminalStats(sessionId?: string): { hubs: number; viewers: number; listeners: number } {
+    let hubs = 0;
     let viewers = 0;
-    for (const hub of this.hubs.values()) viewers += hub.subscribers;
+    for (const [key, hub] of this.hubs) {
+      if (sessionId !== undefined && !key.startsWith(`${sessionId}/`)) continue;
+      hubs++;
+      viewers += hub.subscribers;
+    }
     let listeners = 0;
-    for (const set of this.listeners.values()) listeners += set.size;
-    return { hubs: this.hubs.size, viewers, listeners };
+    for (const [id, set] of this.listeners) if (sessionId === undefined || id === sessionId) listeners += set.size;
+    return { hubs, viewers, listeners };
   }
 
   count(): number {

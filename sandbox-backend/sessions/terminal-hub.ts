@@ -38,8 +38,6 @@ export interface HubOptions {
   lowWater: number;
   /** How long one viewer may hold the shell's output (far behind, or paused) before it is dropped. */
   stallMs: number;
-  /** How long a repaint waits for the program's redraw before restoring the size anyway. */
-  repaintWaitMs: number;
 }
 
 const DEFAULTS: HubOptions = {
@@ -47,9 +45,6 @@ const DEFAULTS: HubOptions = {
   highWater: 1024 * 1024,
   lowWater: 256 * 1024,
   stallMs: 30_000,
-  // Generous: on a busy machine the program may take a while to be scheduled, and restoring the
-  // size before it looked would leave it seeing no change at all.
-  repaintWaitMs: 5_000,
 };
 
 interface Member {
@@ -167,8 +162,9 @@ export class TerminalHub {
   /**
    * Makes the foreground program redraw the screen: bash's readline and full-screen programs
    * (vim, less, top) repaint on a change of size only. A size one row smaller, then the real one
-   * once the program answered (or `repaintWaitMs` passed): two quick changes could both land
-   * before the program looks, and it would see no change at all.
+   * once the program answered: two quick changes could both land before the program looks (on
+   * a busy machine bash took 5 s), and it would see no change at all. A program that never
+   * answers (`sleep`) keeps the smaller size until it writes anything or a viewer resizes.
    */
   private repaint(terminal: Terminal): void {
     // One repaint at a time: a viewer joining meanwhile gets the one under way.
@@ -176,7 +172,6 @@ export class TerminalHub {
     const size = this.size;
     terminal.resize(size.cols, size.rows > 1 ? size.rows - 1 : size.rows + 1);
     const done = () => {
-      clearTimeout(timer);
       terminal.output.off('data', answered);
       this.repainting = undefined;
     };
@@ -184,7 +179,6 @@ export class TerminalHub {
       done();
       if (this.terminal === terminal && this.size === size) terminal.resize(size.cols, size.rows);
     };
-    const timer = setTimeout(answered, this.options.repaintWaitMs);
     terminal.output.once('data', answered);
     this.repainting = done;
   }

@@ -12,8 +12,11 @@ import WebSocket from 'ws';
 import { api, startBackend, waitFor, type TestBackend } from '../support/backend.ts';
 import { TerminalClient } from '../support/terminal.ts';
 
-/** How long another learner's keystroke may take to echo while one learner misbehaves (2 busy cores). */
-const ECHO_BOUND_MS = 2_000;
+/**
+ * How long another learner's keystroke may take to echo while one learner misbehaves: 2 cores
+ * shared with other test runs (measured 0.4-2.6 s at load averages of 25-70).
+ */
+const ECHO_BOUND_MS = 3_000;
 const STALL_MS = 3_000;
 
 let backend: TestBackend;
@@ -121,9 +124,10 @@ function watchMemory(): { stop(): { heap: number; buffers: number; rss: number }
 
 const MB = 1024 * 1024;
 
-/** Resolves with the close code (and reason) of a socket, or the HTTP status of a refused upgrade. */
-function outcome(ws: WebSocket): Promise<{ code: number; reason: string }> {
+/** Resolves with the close code (and reason) of a socket, or the HTTP status of a refused upgrade (or 101). */
+function outcome(ws: WebSocket, { openIsEnough = false } = {}): Promise<{ code: number; reason: string }> {
   return new Promise((resolve) => {
+    if (openIsEnough) ws.once('open', () => resolve({ code: 101, reason: 'open' }));
     ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() }));
     ws.once('unexpected-response', (_req, res) => resolve({ code: res.statusCode ?? 0, reason: 'http' }));
     ws.once('error', () => {});
@@ -177,7 +181,9 @@ describe('the screen on (re)connecting', () => {
     // Fresh hub, nothing to replay: less repaints its page when made to.
     await restarted.waitForText(/^row-001\n(row-\d+\n){22}row-024\n:$/);
     restarted.type('q');
-    restarted.type('echo left-less-$((1+1))\r');
+    // This screen never saw less enter the alternate screen (that was before the restart), so
+    // less's page stays behind on the main one when it leaves: cleared, as a learner would.
+    restarted.type('clear; echo left-less-$((1+1))\r');
     await restarted.waitForText(/^left-less-2$/m);
     witness.close();
     witness = await TerminalClient.open(backend.url, bystander, 'node1', { cols: 100, rows: 30 });
@@ -191,11 +197,13 @@ describe('keystrokes into a shell that does not read', () => {
     const bytes = 32 * MB;
     const reader = await connect();
     await reader.waitForText('root@node1:~#');
-    // The shell reads nothing while sleep runs, then the whole paste (no line editing, no echo).
-    reader.type('clear; stty -icanon -echo -ixon -iexten; sleep 600; head -c ' + bytes + ' | sha256sum; stty sane\r');
+    // The shell reads nothing while sleep runs, then the whole paste: no line editing, and no
+    // echo (bash echoing megabytes back can wedge dtach's master, which blocks writing into the
+    // full pty while the shell blocks on output the master does not read).
+    reader.type(`clear; stty -icanon -echo -ixon -iexten; sleep 600; head -c ${bytes} | sha256sum; stty sane\r`);
     await waitFor('sleep to run', async () => (await exec(target, 'pgrep -x sleep >/dev/null && echo yes || echo no')) === 'yes');
 
-    // The flood comes from another process, so that what the client holds is not counted here.
+    // The flood comes from another process, so that what that client holds is not counted here.
     const watch = watchMemory();
     const flood = floodInput(wsUrl(target), bytes);
     const { result: stuck, worstEchoMs } = await echoWhile(flood.stalled());
@@ -211,15 +219,16 @@ describe('keystrokes into a shell that does not read', () => {
     expect(grown.heap).toBeLessThan(16 * MB);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
 
-    // The shell reads again: every byte arrives, in order.
+    // The shell reads again: every byte arrives, in order. Slowly: dtach's master passes 8 bytes
+    // per read (about 3.5 MB/s here when quiet, 0.12 MB/s at a load average of 40).
     const started = Date.now();
     await exec(target, 'pkill -x sleep');
-    const digest = await waitFor('the digest of the paste', () => /^([0-9a-f]{64})\s+-$/m.exec(reader.text())?.[1], 240_000);
-    console.log(`the ${bytes / MB} MB paste reached the shell in ${((Date.now() - started) / 1000).toFixed(1)} s after it began reading`);
+    const digest = await waitFor('the digest of the paste', () => /^([0-9a-f]{64})\s+-$/m.exec(reader.text())?.[1], 540_000);
+    console.log(`the ${bytes / MB} MB paste reached the shell in ${((Date.now() - started) / 1000).toFixed(1)} s once it read`);
     expect(digest).toBe(await flood.digest);
     flood.stop();
     await stillServing();
-  });
+  }, 660_000);
 });
 
 describe('hostile frames and paths', () => {
@@ -247,7 +256,8 @@ describe('hostile frames and paths', () => {
       '{"type":"resize","cols":80.5,"rows":24}', '{"type":"resize","cols":"80","rows":"24"}', '{"type":"resize","cols":NaN,"rows":24}',
       '{"type":"resize","cols":1e400,"rows":24}', '{"type":"flow"}', '{"type":"flow","paused":"yes"}', '{"type":"flow","paused":1}',
       '{"__proto__":{"type":"resize"},"cols":80,"rows":24}', '{"type":"resize","cols":80,"rows":24', '\u0000\u0001\u0002',
-      JSON.stringify({ type: 'resize', cols: 80, rows: 24, extra: 'x'.repeat(60_000) }).slice(0, 63_000),
+      // Big, and cut inside its string: not JSON.
+      JSON.stringify({ type: 'resize', cols: 80, rows: 24, extra: 'x'.repeat(60_000) }).slice(0, 60_020),
       '['.repeat(30_000) + ']'.repeat(30_000),
     ];
     for (const text of wrong) term.sendControl(text);
@@ -278,17 +288,21 @@ describe('hostile frames and paths', () => {
     const reading = await opened(new WebSocket(wsUrl(target)));
     let pongs = 0;
     reading.on('pong', () => pongs++);
-    for (let i = 0; i < 2_000; i++) reading.ping();
-    await waitFor('the pongs', () => pongs === 2_000);
+    // In bursts of 20: ws ends even a reading client with 60 pongs waiting to be written.
+    for (let burst = 1; burst <= 50; burst++) {
+      for (let i = 0; i < 20; i++) reading.ping();
+      await waitFor('the pongs', () => pongs === burst * 20);
+    }
     reading.close();
+    await waitFor('the reading socket to be gone', () => backend.app.sessions.terminalStats(target).viewers === 0);
 
     const socket = await rawUpgrade(wsUrl(target));
     socket.pause(); // never reads again
-    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-    const ping = maskedFrame(0x9, Buffer.alloc(100, 0x70));
-    const flood = Buffer.concat(Array.from({ length: 2_000 }, () => ping));
-    socket.write(flood);
-    await closed;
+    await waitFor('the socket to be attached', () => backend.app.sessions.terminalStats(target).viewers === 1);
+    // 13 MB of pongs to answer: more than the kernel's buffers between us hold.
+    const ping = maskedFrame(0x9, Buffer.alloc(125, 0x70));
+    for (let i = 0; i < 100; i++) socket.write(Buffer.concat(Array.from({ length: 1_000 }, () => ping)));
+    await waitFor('the server to end it', () => backend.app.sessions.terminalStats(target).viewers === 0, 60_000);
     await stillServing();
   });
 
@@ -318,13 +332,8 @@ describe('hostile frames and paths', () => {
     const statuses: number[] = [];
     for (const path of paths) {
       const ws = new WebSocket(backend.url.replace(/^http/, 'ws') + path);
-      const { code, reason } = await outcome(ws);
-      if (reason === 'http') statuses.push(code);
-      else {
-        // The last one is a valid terminal whose size parameters fall back to the default.
-        expect(path).toContain('cols=-5');
-        statuses.push(101);
-      }
+      // The last one is a valid terminal whose size parameters fall back to the default.
+      statuses.push((await outcome(ws, { openIsEnough: true })).code);
       ws.terminate();
     }
     expect(statuses).toEqual([400, 400, 400, 404, 404, 404, 101]);
@@ -355,47 +364,52 @@ describe('many sockets, slow sockets, reconnect loops', () => {
     for (const client of [...viewers, ...more]) client.close();
     await api(backend.url, 'DELETE', `/api/sessions/${target}/instances/${second}`);
     // Closed sockets free their places.
-    await waitFor('the places to free', () => backend.app.sessions.terminalStats().viewers === 0);
+    await waitFor('the places to free', () => backend.app.sessions.terminalStats(target).viewers === 0);
     await stillServing();
   });
 
   it('drops a socket that never reads, so a flood reaches the other viewer, with backend memory bounded', async () => {
-    const reader = await connect(target, { cols: 80, rows: 24 });
-    await reader.waitForText('root@node1:');
-    const stuck = await rawUpgrade(wsUrl(target, 'node1', { cols: 80, rows: 24 }));
-    stuck.pause(); // reads nothing from now on
-    const watch = watchMemory();
-    const dropped = new Promise<number>((resolve) => {
-      const started = Date.now();
-      const timer = setInterval(() => {
-        if (backend.app.sessions.terminalStats().viewers === 1) {
-          clearInterval(timer);
-          resolve(Date.now() - started);
-        }
-      }, 50);
+    const term = await connect(target, { cols: 80, rows: 24 });
+    await term.waitForText('root@node1:');
+    term.close();
+    // The other viewer only counts bytes and keeps a tail: no screen to fill in this process.
+    const reader = await opened(new WebSocket(wsUrl(target, 'node1', { cols: 80, rows: 24 })));
+    open.push({ close: () => reader.terminate() });
+    let received = 0;
+    let tail = '';
+    reader.on('message', (data: Buffer, isBinary: boolean) => {
+      if (!isBinary) return;
+      received += data.length;
+      tail = (tail + data.toString('latin1')).slice(-200);
     });
-    reader.type('clear; seq 1 400000 | sed s/^/flood-/; echo flood-done-$((1+1))\r');
-    const { result: dropMs, worstEchoMs } = await echoWhile(
-      Promise.all([dropped, reader.waitForText(/^flood-done-2$/m, 180_000)]).then(([ms]) => ms),
-    );
+    const stuck = await rawUpgrade(wsUrl(target, 'node1', { cols: 80, rows: 24 }));
+    stuck.pause(); // reads nothing from now on; the kernel's buffers fill first (megabytes on loopback)
+    await waitFor('both viewers to be attached', () => backend.app.sessions.terminalStats(target).viewers === 2);
+    const watch = watchMemory();
+    const started = Date.now();
+    let droppedAfter: number | undefined;
+    const dropped = waitFor('the socket to be dropped', () => backend.app.sessions.terminalStats(target).viewers === 1 && (droppedAfter = Date.now() - started), 240_000);
+    // 54 MB of output: far more than the kernel holds for the reader that stopped.
+    reader.send(Buffer.from('clear; head -c 40000000 /dev/zero | base64; echo flood-done-$((1+1))\r'));
+    const { worstEchoMs } = await echoWhile(Promise.all([dropped, waitFor('the end of the flood', () => tail.includes('flood-done-2'), 240_000)]));
     const grown = watch.stop();
     console.log(
-      `a socket that never reads was dropped ${dropMs} ms into a flood; the other viewer got all of it; backend +${(grown.buffers / MB).toFixed(1)} MB buffers, ` +
-        `+${(grown.heap / MB).toFixed(1)} MB heap; bystander echo worst ${worstEchoMs} ms`,
+      `a socket that never reads was dropped ${droppedAfter} ms into a flood of ${(received / MB).toFixed(0)} MB, which the other viewer got whole; ` +
+        `backend +${(grown.buffers / MB).toFixed(1)} MB buffers, +${(grown.heap / MB).toFixed(1)} MB heap; bystander echo worst ${worstEchoMs} ms`,
     );
-    expect(reader.text()).toMatch(/^flood-400000$/m);
+    expect(received).toBeGreaterThan(54_000_000);
     expect(grown.buffers).toBeLessThan(16 * MB);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
     stuck.destroy();
     await stillServing();
-  });
+  }, 300_000);
 
   it('leaves no hub, viewer, relay or listener behind after hundreds of rapid reconnects', async () => {
     const settle = await connect();
     await settle.waitForText('root@node1:');
     settle.close();
-    await waitFor('a quiet terminal', () => backend.app.sessions.terminalStats().viewers === 0);
-    const before = backend.app.sessions.terminalStats();
+    await waitFor('a quiet terminal', () => backend.app.sessions.terminalStats(target).viewers === 0);
+    const before = backend.app.sessions.terminalStats(target);
     const runningExecs = async () => {
       const { containers } = await import('../support/backend.ts').then((m) => m.leftovers(backend.engine, backend.namespace));
       let running = 0;
@@ -428,8 +442,8 @@ describe('many sockets, slow sockets, reconnect loops', () => {
     const { result: cycles, worstEchoMs } = await echoWhile(loops());
     console.log(`${cycles} open/close cycles in ${Date.now() - started} ms; bystander echo worst ${worstEchoMs} ms`);
     expect(cycles).toBe(300);
-    await waitFor('the server to see every close', () => backend.app.sessions.terminalStats().viewers === 0);
-    expect(backend.app.sessions.terminalStats()).toEqual(before);
+    await waitFor('the server to see every close', () => backend.app.sessions.terminalStats(target).viewers === 0);
+    expect(backend.app.sessions.terminalStats(target)).toEqual(before);
     expect(await exec(target, 'pgrep -xc berth-relay')).toBe('1');
     await waitFor('no exec left running', async () => (await runningExecs()) <= execsBefore);
     expect(worstEchoMs).toBeLessThan(ECHO_BOUND_MS);
@@ -488,6 +502,7 @@ function floodInput(url: string, bytes: number) {
     import WebSocket from 'ws';
     import { createHash } from 'node:crypto';
     const total = Number(process.env.FLOOD_BYTES);
+    process.stdout.on('error', () => process.exit(0));
     const ws = new WebSocket(process.env.FLOOD_URL);
     const hash = createHash('sha256');
     ws.on('message', () => {});

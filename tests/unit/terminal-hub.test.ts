@@ -171,14 +171,16 @@ describe('repainting for a viewer at the size the shell already has', () => {
     expect(fake.resizes.slice(2)).toEqual([{ cols: 80, rows: 23 }, { cols: 80, rows: 24 }, { cols: 100, rows: 30 }]);
   });
 
-  it('restores the size after a bounded wait when the program never answers', async () => {
+  it('keeps the smaller size until the program answers, and a viewer\'s resize meanwhile wins', async () => {
     const fake = standIn();
-    const hub = new TerminalHub(async () => fake.terminal, quiet, { repaintWaitMs: 20 });
-    await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
+    const hub = new TerminalHub(async () => fake.terminal, quiet);
+    const first = await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
     // A second viewer meanwhile shares the repaint under way rather than starting another.
     await hub.subscribe(viewer().subscriber, { cols: 80, rows: 24 });
-    await waitFor(() => fake.resizes.length === 2);
-    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }, { cols: 80, rows: 24 }]);
+    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }]);
+    first.resize(120, 40);
+    fake.emit('redrawn');
+    expect(fake.resizes).toEqual([{ cols: 80, rows: 23 }, { cols: 120, rows: 40 }]);
   });
 
   it('includes the unfinished last line (the prompt) in the replay', async () => {
