@@ -4,7 +4,10 @@
  * per-address limits that a fresh client id cannot evade. After every group the server still
  * answers and the live session's shell still runs commands.
  */
+import fs from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { sessionTag } from '../../sandbox-backend/log.ts';
@@ -24,7 +27,11 @@ beforeAll(async () => {
     if (!text.includes('"level":"debug"') && !text.includes('"level":"info"')) return (realWrite as (...args: unknown[]) => boolean)(chunk, ...rest);
     return true;
   }) as typeof process.stderr.write;
+  // A UI of its own: the built one (dist/) is made only for the e2e tier, after this one.
+  const ui = fs.mkdtempSync(path.join(os.tmpdir(), 'berth-ui-'));
+  fs.writeFileSync(path.join(ui, 'index.html'), '<!doctype html><title>Berth</title>');
   backend = await startBackend({
+    BERTH_STATIC_DIR: ui,
     BERTH_LOG_LEVEL: 'debug',
     // The tests speak for other addresses through X-Forwarded-For from loopback, as a proxy would.
     BERTH_TRUST_PROXY: 'loopback',
