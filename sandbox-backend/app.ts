@@ -159,7 +159,11 @@ async function assemble(
       up: () => reconcile('engine-restart'),
       // Only deaths nobody here asked for: a sandbox of ours still counted, or the mirror.
       died: ({ id, name }) => {
-        if (sessions.ownsContainer(id) || pool.holds(id) || name === config.sandbox.registryContainer) reconcile('container-died');
+        // A waiting sandbox leaves the pool at once (prune drops it before its first await), so
+        // it is never handed out dead while the reconcile is still to come.
+        const waiting = pool.holds(id);
+        if (waiting) void pool.prune(new Set(pool.waiting().map((s) => s.containerId).filter((c) => c !== id)));
+        if (sessions.ownsContainer(id) || waiting || name === config.sandbox.registryContainer) reconcile('container-died');
       },
     },
     log.child({ component: 'engine' }),

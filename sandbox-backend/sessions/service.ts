@@ -676,8 +676,15 @@ export class SessionService {
   }
 
   private async reconcileNow(cause: 'engine-restart' | 'container-died'): Promise<{ lost: number; kept: number; dropped: number }> {
+    // Snapshots before the listing: a machine started after it is not in it and must not count as
+    // vanished (a session stored, a node added or a waiting sandbox booted meanwhile).
+    const before = new Set([
+      ...this.store.all().flatMap((session) => session.instances.map((instance) => instance.containerId)),
+      ...this.pool.waiting().map((sandbox) => sandbox.containerId),
+    ]);
     const listed = await this.driver.list();
     const running = new Set(listed.filter((s) => s.running).map((s) => s.containerId));
+    const vanished = (containerId: string) => before.has(containerId) && !running.has(containerId);
     const message = cause === 'engine-restart' ? LOST_MESSAGE : LOST_DIED_MESSAGE;
     let lost = 0;
     // A restarted engine's DNS resolver listens on new ports; a command in each surviving sandbox
@@ -686,7 +693,7 @@ export class SessionService {
       cause === 'engine-restart' &&
       this.driver.refreshNetwork(containerId).catch((error: unknown) => this.log.warn('could not refresh a sandbox network after the engine restart', { containerId, error }));
     const sessions = this.store.all();
-    const alive = sessions.filter((session) => session.instances.every((instance) => running.has(instance.containerId)));
+    const alive = sessions.filter((session) => !session.instances.some((instance) => vanished(instance.containerId)));
     const kept = alive.length;
     // Survivors in parallel: with a full class, one by one would keep the backend not ready for long.
     await Promise.all(
@@ -699,14 +706,14 @@ export class SessionService {
     );
     for (const session of sessions) {
       if (alive.includes(session)) continue;
-      const gone = session.instances.filter((instance) => !running.has(instance.containerId)).map((i) => i.name);
+      const gone = session.instances.filter((instance) => vanished(instance.containerId)).map((i) => i.name);
       this.log.warn('session lost its machine', { sessionId: session.id, cause, instances: gone });
       lost++;
       await this.end(session.id, 'lost', message).catch((error: unknown) => {
         if (!(error instanceof ApiError && error.code === 'session_not_found')) throw error;
       });
     }
-    const dropped = await this.pool.prune(running);
+    const dropped = await this.pool.prune(new Set(this.pool.waiting().map((sandbox) => sandbox.containerId).filter((id) => !vanished(id))));
     await Promise.all(this.pool.waiting().map((sandbox) => refresh(sandbox.containerId)));
     if (lost || dropped) this.log.info('reconciled with the engine', { cause, lost, kept, dropped });
     return { lost, kept, dropped };
