@@ -186,7 +186,6 @@ describe('a session whose machine vanished', () => {
       ['POST', `/api/sessions/${doomed.id}/instances/node1/exec`, { cmd: ['true'] }],
       ['POST', `/api/sessions/${doomed.id}/instances`, {}],
       ['GET', `/api/sessions/${doomed.id}`],
-      ['GET', `/s/${doomed.id}/node1/8080/`],
     ];
     for (const [method, pathname, body] of paths) {
       const answer = await api(backend.url, method, pathname, body);
@@ -194,6 +193,10 @@ describe('a session whose machine vanished', () => {
       expect(answer.json.error.message).toBe(LOST_DIED_MESSAGE);
     }
     await expect(TerminalClient.open(backend.url, doomed.id)).rejects.toThrow(/HTTP 410/);
+    // Its port links die with it, answered like any link that opens nothing (they reveal no session state).
+    const link = (doomed.portUrlTemplate as string).replace('{instance}', 'node1').replace('{port}', '8080');
+    const port = await api(backend.url, 'GET', link);
+    expect({ status: port.status, code: port.json?.error?.code }).toEqual({ status: 404, code: 'not_found' });
 
     // The server and another learner's shell are fine.
     await bystanderShellWorks();
