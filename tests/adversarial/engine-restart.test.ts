@@ -34,7 +34,7 @@ async function engineSh(command: 'start' | 'stop' | 'status'): Promise<string> {
   return stdout.trim();
 }
 
-async function newSession(): Promise<{ id: string }> {
+async function newSession(): Promise<{ id: string; portUrlTemplate: string }> {
   const { status, json } = await api(backend.url, 'POST', '/api/sessions', {});
   expect(status, JSON.stringify(json)).toBe(201);
   return json;
@@ -114,7 +114,9 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   await term.waitForText('root@node1:~#');
   term.type('echo kept > ~/marker && docker run -d --name survivor -p 8080:80 nginx >/dev/null && export SHELL_MARK=still-$((20+1)); echo started\r');
   await term.waitForText(/^started$/m, 120_000);
-  await waitFor('the published port', async () => (await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status === 200, 60_000);
+  // The session's own port link (its port token; the session id opens no port).
+  const portLink = `${backend.url}${session.portUrlTemplate.replace('{instance}', 'node1').replace('{port}', '8080')}`;
+  await waitFor('the published port', async () => (await fetch(portLink)).status === 200, 60_000);
   expect((await readyz()).status).toBe(200);
 
   let t = performance.now();
@@ -152,7 +154,7 @@ it('keeps sessions, shells, inner containers and published ports through an engi
   const pulledBefore = await exec(session.id, 'docker pull -q busybox');
   expect(pulledBefore.json.exitCode, pulledBefore.json.output).toBe(0);
   expect(after.json.output).toMatch(/^survivor Up/m);
-  expect((await fetch(`${backend.url}/s/${session.id}/node1/8080/`)).status).toBe(200);
+  expect((await fetch(portLink)).status).toBe(200);
   // The same login shell (dtach kept it): its variable is still set.
   const again = await TerminalClient.open(backend.url, session.id);
   again.type('echo mark=$SHELL_MARK\r');
